@@ -1,0 +1,27 @@
+"""Transformer layers written with `keras.ops` only (any Keras 3 backend)."""
+
+from tf_transformer.layers.attention import (
+    MultiHeadAttention,
+    ScaledDotProductAttention,
+    scaled_dot_product_attention,
+)
+from tf_transformer.layers.blocks import DecoderLayer, EncoderLayer, FeedForward
+from tf_transformer.layers.masks import attention_mask, causal_mask, padding_mask
+from tf_transformer.layers.position import PositionalEmbedding, sinusoidal_table
+from tf_transformer.layers.stacks import Decoder, Encoder
+
+__all__ = [
+    "Decoder",
+    "DecoderLayer",
+    "Encoder",
+    "EncoderLayer",
+    "FeedForward",
+    "MultiHeadAttention",
+    "PositionalEmbedding",
+    "ScaledDotProductAttention",
+    "attention_mask",
+    "causal_mask",
+    "padding_mask",
+    "scaled_dot_product_attention",
+    "sinusoidal_table",
+]

@@ -1,0 +1,260 @@
+"""Scaled dot-product attention and multi-head attention with a fixed-size cache.
+
+Notation: B batch, H heads, T_q query length, T_k key length, D model width,
+Dh = D / H per-head width.
+"""
+
+import keras
+from keras import ops
+
+# Scores are masked and soft-maxed in float32 whatever the compute dtype: a
+# float32 -1e9 neither overflows (as it would in float16) nor produces NaN for a
+# fully masked row (as -inf would), and bfloat16 softmax loses too much precision.
+MASK_VALUE = -1e9
+
+
+def check_dimensions(d_model, num_heads, dropout=0.0):
+    """Raises a `ValueError` quoting the values unless they make valid heads."""
+    if d_model <= 0 or num_heads <= 0 or d_model % num_heads:
+        raise ValueError(
+            "d_model must be a positive multiple of num_heads, got "
+            f"d_model={d_model} and num_heads={num_heads}."
+        )
+    if not 0.0 <= dropout < 1.0:
+        raise ValueError(f"dropout must be in [0, 1), got dropout={dropout}.")
+
+
+def scaled_dot_product_attention(
+    query, key, value, mask=None, dropout=None, training=None
+):
+    """softmax(q·kᵀ/√d_k)·v, as in "Attention Is All You Need", eq. 1.
+
+    Args:
+        query: `(..., T_q, d_k)`.
+        key: `(..., T_k, d_k)`.
+        value: `(..., T_k, d_v)`.
+        mask: optional, broadcastable to `(..., T_q, T_k)`; keys where it is
+            0/False get a score of -1e9 (computed in float32) before softmax.
+        dropout: optional callable applied to the attention weights, e.g. a
+            `keras.layers.Dropout`; called with `training=training`.
+        training: forwarded to `dropout`.
+
+    Returns:
+        `(output, attention_weights)`: output `(..., T_q, d_v)` and weights
+        `(..., T_q, T_k)`, both in the dtype of `query`. Each row of the weights
+        sums to 1.
+
+    Example:
+    >>> q = k = v = keras.random.normal((2, 5, 16))
+    >>> out, weights = scaled_dot_product_attention(q, k, v)
+    >>> out.shape, weights.shape
+    ((2, 5, 16), (2, 5, 5))
+    """
+    d_k = ops.shape(query)[-1]
+    scores = ops.matmul(query, ops.swapaxes(key, -1, -2))
+    scores = ops.cast(scores, "float32") / ops.sqrt(ops.cast(d_k, "float32"))
+    if mask is not None:
+        scores = ops.where(ops.cast(mask, "bool"), scores, MASK_VALUE)
+    weights = ops.cast(ops.softmax(scores, axis=-1), query.dtype)
+    if dropout is not None:
+        weights = dropout(weights, training=training)
+    return ops.matmul(weights, value), weights
+
+
+@keras.saving.register_keras_serializable(package="tf_transformer")
+class ScaledDotProductAttention(keras.layers.Layer):
+    """`scaled_dot_product_attention` as a layer that owns its dropout.
+
+    Args:
+        dropout: float, dropout rate on the attention weights. Defaults to 0.
+
+    Call arguments:
+        query `(..., T_q, d_k)`, key `(..., T_k, d_k)`, value `(..., T_k, d_v)`,
+        attention_mask broadcastable to `(..., T_q, T_k)`, training.
+
+    Returns:
+        `(output (..., T_q, d_v), attention_weights (..., T_q, T_k))`.
+    """
+
+    def __init__(self, dropout=0.0, **kwargs):
+        super().__init__(**kwargs)
+        if not 0.0 <= dropout < 1.0:
+            raise ValueError(f"dropout must be in [0, 1), got dropout={dropout}.")
+        self.dropout = dropout
+        self.weights_dropout = keras.layers.Dropout(
+            dropout, dtype=self.dtype_policy, name="attention_dropout"
+        )
+
+    def call(self, query, key, value, attention_mask=None, training=None):
+        # Not named `mask`: Keras reserves that argument for implicit masking.
+        return scaled_dot_product_attention(
+            query, key, value, attention_mask, self.weights_dropout, training
+        )
+
+    def get_config(self):
+        return {**super().get_config(), "dropout": self.dropout}
+
+
+@keras.saving.register_keras_serializable(package="tf_transformer")
+class MultiHeadAttention(keras.layers.Layer):
+    """Multi-head attention with our own projections and an optional KV cache.
+
+    Queries, keys and values are projected to `D`, split into `H` heads of
+    `Dh = D / H`, attended with `ScaledDotProductAttention` and merged by the
+    output projection.
+
+    The keys/values of a call are returned as one tensor `(B, 2, H, T_k, Dh)`
+    (index 0 keys, 1 values). That tensor is the cache format:
+
+    - no `cache`: keys/values are projected from `key_value` (self-attention
+      when it is omitted) and returned, ready to seed a cache;
+    - `cache` without `cache_index`: the cached keys/values are used as they
+      are (cross-attention during decoding: projected once per source);
+    - `cache` with `cache_index`: keys/values of the one new position
+      (`T_q` = 1) are written into the fixed-size cache at slot `cache_index`
+      and attention runs
+      over all `T_k` slots; the caller masks the slots not yet written
+      (see `masks.causal_mask`).
+
+    Args:
+        d_model: int, model width D; must be divisible by `num_heads`.
+        num_heads: int, number of heads H.
+        dropout: float, dropout on the attention weights. Defaults to 0.
+        use_bias: bool, whether the projections have biases. Defaults to True.
+        kernel_initializer: initializer of the projection kernels.
+        bias_initializer: initializer of the projection biases.
+
+    Call arguments:
+        query: `(B, T_q, D)`.
+        key_value: `(B, T_k, D)` or None for self-attention.
+        attention_mask: bool, broadcastable to `(B, T_q, T_k)`; True = attend.
+        cache: optional `(B, 2, H, T_k, Dh)`.
+        cache_index: optional int scalar, position of the first query.
+        training: bool.
+
+    Returns:
+        Always `(output (B, T_q, D), attention_weights (B, H, T_q, T_k),
+        key_value_cache (B, 2, H, T_k, Dh))`.
+
+    Example:
+    >>> mha = MultiHeadAttention(d_model=64, num_heads=8)
+    >>> x = keras.random.normal((2, 7, 64))
+    >>> out, weights, kv = mha(x)
+    >>> out.shape, weights.shape, kv.shape
+    ((2, 7, 64), (2, 8, 7, 7), (2, 2, 8, 7, 8))
+    """
+
+    def __init__(
+        self,
+        d_model,
+        num_heads,
+        dropout=0.0,
+        use_bias=True,
+        kernel_initializer="glorot_uniform",
+        bias_initializer="zeros",
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        check_dimensions(d_model, num_heads, dropout)
+        self.d_model = d_model
+        self.num_heads = num_heads
+        self.head_dim = d_model // num_heads
+        self.dropout = dropout
+        self.use_bias = use_bias
+        self.kernel_initializer = keras.initializers.get(kernel_initializer)
+        self.bias_initializer = keras.initializers.get(bias_initializer)
+
+    def _dense(self, name):
+        return keras.layers.Dense(
+            self.d_model,
+            use_bias=self.use_bias,
+            kernel_initializer=self.kernel_initializer.__class__.from_config(
+                self.kernel_initializer.get_config()
+            ),
+            bias_initializer=self.bias_initializer.__class__.from_config(
+                self.bias_initializer.get_config()
+            ),
+            dtype=self.dtype_policy,
+            name=name,
+        )
+
+    def build(self, query_shape, key_value_shape=None):
+        width = (None, None, self.d_model)
+        self.query_dense = self._dense("query")
+        self.key_dense = self._dense("key")
+        self.value_dense = self._dense("value")
+        self.output_dense = self._dense("attention_output")
+        for layer in (self.query_dense, self.key_dense, self.value_dense):
+            layer.build(width)
+        self.output_dense.build(width)
+        self.attention = ScaledDotProductAttention(
+            self.dropout, dtype=self.dtype_policy, name="scaled_dot_product"
+        )
+        self.built = True
+
+    def _split_heads(self, x):
+        batch, length = ops.shape(x)[0], ops.shape(x)[1]
+        x = ops.reshape(x, (batch, length, self.num_heads, self.head_dim))
+        return ops.transpose(x, (0, 2, 1, 3))  # (B, H, T, Dh)
+
+    def project_key_value(self, x):
+        """`(B, T, D)` -> keys and values `(B, 2, H, T, Dh)`, the cache format."""
+        keys = self._split_heads(self.key_dense(x))
+        values = self._split_heads(self.value_dense(x))
+        return ops.stack([keys, values], axis=1)  # (B, 2, H, T, Dh)
+
+    def call(
+        self,
+        query,
+        key_value=None,
+        attention_mask=None,
+        cache=None,
+        cache_index=None,
+        training=None,
+    ):
+        if cache is None:
+            kv = self.project_key_value(query if key_value is None else key_value)
+        elif cache_index is None:
+            kv = cache
+        else:
+            if query.shape[1] not in (1, None):
+                raise ValueError(
+                    "A cache with cache_index is written one position per call "
+                    f"(incremental decoding); got a query of length {query.shape[1]}."
+                )
+            kv = _write_cache(cache, self.project_key_value(query), cache_index)
+
+        queries = self._split_heads(self.query_dense(query))
+        mask = None if attention_mask is None else attention_mask[:, None]
+        heads, weights = self.attention(
+            queries, kv[:, 0], kv[:, 1], attention_mask=mask, training=training
+        )
+        batch, length = ops.shape(query)[0], ops.shape(query)[1]
+        heads = ops.reshape(
+            ops.transpose(heads, (0, 2, 1, 3)), (batch, length, self.d_model)
+        )
+        return self.output_dense(heads), weights, kv
+
+    def get_config(self):
+        return {
+            **super().get_config(),
+            "d_model": self.d_model,
+            "num_heads": self.num_heads,
+            "dropout": self.dropout,
+            "use_bias": self.use_bias,
+            "kernel_initializer": keras.initializers.serialize(
+                self.kernel_initializer
+            ),
+            "bias_initializer": keras.initializers.serialize(self.bias_initializer),
+        }
+
+
+def _write_cache(cache, new, index):
+    """Writes `new (B, 2, H, 1, Dh)` into slot `index` of `cache (B, 2, H, T_max, Dh)`.
+
+    A select against a one-hot position mask rather than `ops.slice_update`:
+    on the TensorFlow backend the latter lowers to the XLA-only
+    `XlaDynamicUpdateSlice` op, which TF Serving does not link.
+    """
+    slot = ops.equal(ops.arange(ops.shape(cache)[3]), index)
+    return ops.where(slot[:, None], new, cache)

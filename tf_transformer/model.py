@@ -1,0 +1,234 @@
+"""The encoder-decoder Transformer, its frozen config and presets.
+
+Notation: B batch, S source length, T target length, D model width, V target
+vocabulary, H heads, L decoder layers, Dh = D / H. Token id 0 is padding.
+"""
+
+import dataclasses
+
+import keras
+from keras import ops
+
+from tf_transformer.layers import Decoder, Encoder
+from tf_transformer.layers.masks import attention_mask, causal_mask, padding_mask
+
+
+@dataclasses.dataclass(frozen=True)
+class TransformerConfig:
+    """Architecture of a `Transformer`; presets are instances of it."""
+
+    src_vocab_size: int  # source token ids, specials included
+    tgt_vocab_size: int  # target token ids, specials included
+    d_model: int = 256  # width of embeddings and every residual stream
+    num_heads: int = 8  # attention heads; must divide d_model
+    num_encoder_layers: int = 6
+    num_decoder_layers: int = 6
+    ff_dim: int = 1024  # hidden width of the position-wise feed-forward
+    dropout: float = 0.1  # on embeddings, attention weights, residuals, ff hidden
+    norm_first: bool = False  # False: post-norm (the seed); True: pre-norm
+    max_length: int = 256  # positions with an encoding, per side
+    tie_embeddings: bool = False  # output projection = target embedding table
+    activation: str = "relu"  # feed-forward activation
+    layer_norm_epsilon: float = 1e-5  # PyTorch's default
+
+    def __post_init__(self):
+        for name in ("src_vocab_size", "tgt_vocab_size", "max_length", "ff_dim"):
+            if getattr(self, name) <= 0:
+                raise ValueError(f"{name} must be positive, got {getattr(self, name)}.")
+        if self.d_model <= 0 or self.num_heads <= 0 or self.d_model % self.num_heads:
+            raise ValueError(
+                "d_model must be a positive multiple of num_heads, got "
+                f"d_model={self.d_model} and num_heads={self.num_heads}."
+            )
+
+
+# The architectures; vocabulary sizes come from the tokenizers.
+PRESETS = {
+    # The PyTorch walkthrough this project ports.
+    "seed": dict(d_model=256, num_heads=8, num_encoder_layers=6,
+                 num_decoder_layers=6, ff_dim=1024, dropout=0.1),
+    # "Attention Is All You Need", base model.
+    "base": dict(d_model=512, num_heads=8, num_encoder_layers=6,
+                 num_decoder_layers=6, ff_dim=2048, dropout=0.1),
+    # For tests and quick experiments.
+    "tiny": dict(d_model=32, num_heads=4, num_encoder_layers=2,
+                 num_decoder_layers=2, ff_dim=64, dropout=0.1, max_length=64),
+}
+
+
+@keras.saving.register_keras_serializable(package="tf_transformer")
+class Transformer(keras.Model):
+    """Encoder-decoder Transformer for translation.
+
+    Args:
+        config: a `TransformerConfig`.
+
+    Call arguments:
+        inputs: `(source_ids (B, S), target_input_ids (B, T))`, int, 0 = pad;
+            target_input_ids starts with BOS (teacher forcing).
+        training: bool.
+
+    Returns:
+        float32 logits `(B, T, V)` (float32 also under mixed precision).
+
+    Example:
+    >>> model = Transformer.from_preset("tiny", src_vocab_size=100, tgt_vocab_size=90)
+    >>> logits = model((np.array([[5, 6, 3]]), np.array([[2, 7]])))
+    >>> logits.shape
+    (1, 2, 90)
+    """
+
+    def __init__(self, config, **kwargs):
+        super().__init__(**kwargs)
+        self.config = config
+        stack = dict(
+            d_model=config.d_model, num_heads=config.num_heads,
+            ff_dim=config.ff_dim, dropout=config.dropout,
+            norm_first=config.norm_first, max_length=config.max_length,
+            activation=config.activation,
+            layer_norm_epsilon=config.layer_norm_epsilon, dtype=self.dtype_policy,
+        )
+        self.encoder = Encoder(
+            config.num_encoder_layers, config.src_vocab_size, name="encoder", **stack
+        )
+        self.decoder = Decoder(
+            config.num_decoder_layers, config.tgt_vocab_size, name="decoder", **stack
+        )
+        self.output_projection = None
+        if not config.tie_embeddings:
+            self.output_projection = keras.layers.Dense(
+                config.tgt_vocab_size, dtype=self.dtype_policy, name="output_projection"
+            )
+
+    @classmethod
+    def from_preset(cls, name, src_vocab_size, tgt_vocab_size, **overrides):
+        """Builds a preset architecture, e.g. `from_preset("seed", 8000, 6000)`.
+
+        `overrides` replace preset fields (`dropout=0.3`, `tie_embeddings=True`).
+        """
+        if name not in PRESETS:
+            raise ValueError(
+                f"Unknown preset {name!r}; choose one of {sorted(PRESETS)}."
+            )
+        fields = {f.name for f in dataclasses.fields(TransformerConfig)}
+        unknown = sorted(set(overrides) - fields)
+        if unknown:
+            raise ValueError(
+                f"Unknown TransformerConfig field(s) {unknown}; valid: {sorted(fields)}."
+            )
+        config = TransformerConfig(
+            src_vocab_size=src_vocab_size, tgt_vocab_size=tgt_vocab_size,
+            **{**PRESETS[name], **overrides},
+        )
+        return cls(config)
+
+    def encode(self, source_ids, training=None):
+        """Source ids `(B, S)` -> `(memory (B, S, D), self-attention weights:
+        list of L (B, H, S, S))`."""
+        source_mask = padding_mask(source_ids)
+        return self.encoder(
+            source_ids, attention_mask(ops.shape(source_ids)[1], source_mask),
+            training=training,
+        )
+
+    def _logits(self, hidden):
+        if self.output_projection is None:
+            logits = ops.matmul(
+                hidden, ops.transpose(ops.cast(self.decoder.embedding.embeddings,
+                                               hidden.dtype))
+            )
+        else:
+            logits = self.output_projection(hidden)
+        return ops.cast(logits, "float32")
+
+    def decode(self, target_input_ids, memory, source_ids, training=None):
+        """Teacher-forced decoder pass.
+
+        Args:
+            target_input_ids: int `(B, T)`, BOS first.
+            memory: `(B, S, D)` from `encode`.
+            source_ids: int `(B, S)`, for the source padding mask.
+
+        Returns:
+            `(logits (B, T, V) float32, self-attention weights: list of L
+            (B, H, T, T), cross-attention weights: list of L (B, H, T, S))`.
+        """
+        batch, length = ops.shape(target_input_ids)[0], ops.shape(target_input_ids)[1]
+        target_mask = padding_mask(target_input_ids)
+        self_mask = ops.logical_and(
+            causal_mask(batch, length, length), attention_mask(length, target_mask)
+        )
+        cross_mask = attention_mask(length, padding_mask(source_ids))
+        hidden, self_weights, cross_weights, _, _ = self.decoder(
+            target_input_ids, memory, self_mask, cross_mask, training=training
+        )
+        return self._logits(hidden), self_weights, cross_weights
+
+    def call(self, inputs, training=None):
+        source_ids, target_input_ids = inputs
+        memory, _ = self.encode(source_ids, training=training)
+        logits, _, _ = self.decode(target_input_ids, memory, source_ids, training)
+        return logits
+
+    def init_cache(self, memory, source_ids, max_length):
+        """The decoding state for `decode_step`, all of fixed shape.
+
+        Args:
+            memory: `(B, S, D)` from `encode`.
+            source_ids: int `(B, S)`.
+            max_length: int, target positions the self-attention cache holds
+                (at most `config.max_length`).
+
+        Returns:
+            dict with "self": tuple of L zeros `(B, 2, H, max_length, Dh)`,
+            "cross": tuple of L keys/values of `memory` `(B, 2, H, S, Dh)`
+            (computed once here), "source_mask": bool `(B, S)`.
+        """
+        if isinstance(max_length, int) and max_length > self.config.max_length:
+            raise ValueError(
+                f"max_length={max_length} exceeds the model's "
+                f"max_length={self.config.max_length} positions."
+            )
+        head_dim = self.config.d_model // self.config.num_heads
+        zeros = ops.zeros(
+            (ops.shape(memory)[0], 2, self.config.num_heads, max_length, head_dim),
+            dtype=memory.dtype,
+        )
+        return {
+            "self": tuple(zeros for _ in self.decoder.blocks),
+            "cross": tuple(
+                layer.cross_attention.project_key_value(memory)
+                for layer in self.decoder.blocks
+            ),
+            "source_mask": padding_mask(source_ids),
+        }
+
+    def decode_step(self, token_ids, cache, index):
+        """One incremental decoding step (the search functions' `next_fn`).
+
+        Args:
+            token_ids: int `(B, 1)`, the tokens at position `index`.
+            cache: from `init_cache` or the previous step.
+            index: int scalar, position of `token_ids`.
+
+        Returns:
+            `(logits (B, V) float32 for position index + 1, updated cache)`.
+        """
+        batch = ops.shape(token_ids)[0]
+        max_length = ops.shape(cache["self"][0])[3]
+        self_mask = causal_mask(batch, 1, max_length, index)
+        cross_mask = ops.expand_dims(cache["source_mask"], 1)
+        hidden, _, _, self_caches, _ = self.decoder(
+            token_ids, None, self_mask, cross_mask,
+            self_caches=cache["self"], cross_caches=cache["cross"],
+            cache_index=index, training=False,
+        )
+        logits = self._logits(hidden)[:, 0]
+        return logits, {**cache, "self": tuple(self_caches)}
+
+    def get_config(self):
+        return dataclasses.asdict(self.config)
+
+    @classmethod
+    def from_config(cls, config):
+        return cls(TransformerConfig(**config))
