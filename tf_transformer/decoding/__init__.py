@@ -1,0 +1,1 @@
+"""Decoding: model-agnostic greedy/beam search, the `Translator`, evaluation and plots."""
