@@ -154,10 +154,10 @@ class Transformer(keras.Model):
             (B, H, T, T), cross-attention weights: list of L (B, H, T, S))`.
         """
         batch, length = ops.shape(target_input_ids)[0], ops.shape(target_input_ids)[1]
-        target_mask = padding_mask(target_input_ids)
-        self_mask = ops.logical_and(
-            causal_mask(batch, length, length), attention_mask(length, target_mask)
-        )
+        # Causal alone suffices: targets are right-padded, so a real token never
+        # sees a pad key, and pad positions (ignored by the loss) then match
+        # what cached decoding computes for them.
+        self_mask = causal_mask(batch, length, length)
         cross_mask = attention_mask(length, padding_mask(source_ids))
         hidden, self_weights, cross_weights, _, _ = self.decoder(
             target_input_ids, memory, self_mask, cross_mask, training=training

@@ -1,0 +1,31 @@
+# Two commands do all the set-up on a fresh clone: `make demo` and `make test`.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed-stamp
+export TF_CPP_MIN_LOG_LEVEL ?= 2
+
+.PHONY: install test test-tf test-jax demo train bench clean
+
+$(STAMP): setup.cfg pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[test,notebooks]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+# The whole suite on TensorFlow, then the backend-agnostic layer/model tests on JAX.
+test: test-tf test-jax
+
+test-tf: $(STAMP)
+	KERAS_BACKEND=tensorflow $(PY) -m pytest -q --durations=15
+
+test-jax: $(STAMP)
+	KERAS_BACKEND=jax $(PY) -m pytest -q tests/layers tests/model_test.py
+
+demo: $(STAMP)
+	$(PY) -m tf_transformer.demo
+
+clean:
+	rm -rf $(VENV) build dist *.egg-info .pytest_cache

@@ -1,0 +1,154 @@
+import dataclasses
+
+import keras
+import numpy as np
+import pytest
+
+from tf_transformer import PRESETS, Transformer, TransformerConfig
+from tf_transformer.layers import Decoder, Encoder
+
+SRC_VOCAB, TGT_VOCAB = 50, 40
+
+
+def tiny(**overrides):
+    return Transformer.from_preset("tiny", SRC_VOCAB, TGT_VOCAB, **overrides)
+
+
+def batch(seed=0, batch_size=3, source=7, target=6):
+    rng = np.random.default_rng(seed)
+    src = rng.integers(4, SRC_VOCAB, (batch_size, source)).astype("int32")
+    tgt = rng.integers(4, TGT_VOCAB, (batch_size, target)).astype("int32")
+    src[0, 5:] = 0  # one padded source row
+    tgt[1, 4:] = 0  # one padded target row
+    return src, tgt
+
+
+def logits(model, src, tgt):
+    return np.asarray(model((src, tgt), training=False))
+
+
+def test_seed_preset_parameter_count_equals_pytorch():
+    model = Transformer.from_preset("seed", src_vocab_size=8000, tgt_vocab_size=6000)
+    model((np.ones((1, 3), "int32"), np.ones((1, 3), "int32")))
+    d, ff, layers = 256, 1024, 6
+    attention = 4 * (d * d + d)  # q, k, v, out projections with biases
+    feed_forward = (d * ff + ff) + (ff * d + d)
+    norm = 2 * d
+    encoder_layer = attention + feed_forward + 2 * norm  # 789,760
+    decoder_layer = 2 * attention + feed_forward + 3 * norm  # 1,053,440
+    embeddings = 8000 * d + 6000 * d  # sinusoidal positions have no weights
+    generator = d * 6000 + 6000
+    expected = layers * (encoder_layer + decoder_layer) + embeddings + generator
+    assert expected == 16_185_200
+    assert model.count_params() == expected
+
+
+def test_tied_and_pre_norm_variants_parameter_counts():
+    base = tiny()
+    tied = tiny(tie_embeddings=True)
+    pre_norm = tiny(norm_first=True)
+    src, tgt = batch()
+    for model in (base, tied, pre_norm):
+        model((src, tgt))
+    d = PRESETS["tiny"]["d_model"]
+    assert base.count_params() - tied.count_params() == d * TGT_VOCAB + TGT_VOCAB
+    assert pre_norm.count_params() - base.count_params() == 2 * 2 * d  # final norms
+
+
+def test_causality():
+    model = tiny()
+    src, tgt = batch(1)
+    reference = logits(model, src, tgt)
+    for t in range(tgt.shape[1] - 1):
+        changed = tgt.copy()
+        changed[:, t + 1 :] = np.random.default_rng(t).integers(4, TGT_VOCAB, changed[:, t + 1 :].shape)
+        out = logits(model, src, changed)
+        np.testing.assert_allclose(out[:, : t + 1], reference[:, : t + 1], atol=1e-5)
+        assert not np.allclose(out[:, t + 1 :], reference[:, t + 1 :], atol=1e-5)
+
+
+def test_padding_invariance():
+    model = tiny()
+    src, tgt = batch(2)
+    reference = logits(model, src, tgt)
+    padded_src = np.pad(src, ((0, 0), (0, 4)))
+    np.testing.assert_allclose(logits(model, padded_src, tgt), reference, atol=1e-5)
+    padded_tgt = np.pad(tgt, ((0, 0), (0, 3)))
+    np.testing.assert_allclose(
+        logits(model, src, padded_tgt)[:, : tgt.shape[1]], reference, atol=1e-5
+    )
+
+
+@pytest.mark.parametrize("tie_embeddings", [False, True])
+def test_cached_decoding_equals_teacher_forcing(tie_embeddings):
+    model = tiny(tie_embeddings=tie_embeddings)
+    src, tgt = batch(3)
+    memory, _ = model.encode(src)
+    full, _, _ = model.decode(tgt, memory, src)
+    cache = model.init_cache(memory, src, max_length=10)
+    for i in range(tgt.shape[1]):
+        step, cache = model.decode_step(tgt[:, i : i + 1], cache, i)
+        np.testing.assert_allclose(np.asarray(step), np.asarray(full)[:, i], atol=1e-5)
+
+
+def test_attention_weights_have_documented_shapes():
+    model = tiny()
+    src, tgt = batch(4)
+    memory, encoder_weights = model.encode(src)
+    _, self_weights, cross_weights = model.decode(tgt, memory, src)
+    heads, layers = PRESETS["tiny"]["num_heads"], PRESETS["tiny"]["num_encoder_layers"]
+    assert [w.shape for w in encoder_weights] == [(3, heads, 7, 7)] * layers
+    assert [w.shape for w in self_weights] == [(3, heads, 6, 6)] * layers
+    assert [w.shape for w in cross_weights] == [(3, heads, 6, 7)] * layers
+    assert np.asarray(cross_weights[0])[0, :, :, 5:].max() < 1e-6  # padded source
+
+
+def test_config_and_keras_round_trips(tmp_path):
+    model = tiny(tie_embeddings=True)
+    src, tgt = batch(5)
+    reference = logits(model, src, tgt)
+    config = model.get_config()
+    assert config == dataclasses.asdict(model.config)
+    clone = Transformer.from_config(config)
+    clone((src, tgt))
+    clone.set_weights(model.get_weights())
+    np.testing.assert_array_equal(logits(clone, src, tgt), reference)
+
+    path = tmp_path / "model.keras"
+    model.save(path)
+    restored = keras.saving.load_model(path)
+    assert restored.config == model.config
+    np.testing.assert_array_equal(logits(restored, src, tgt), reference)
+
+
+def test_fit_reduces_loss():
+    model = tiny(dropout=0.0)
+    src, tgt = batch(6, batch_size=8)
+    target_out = np.roll(tgt, -1, axis=1)
+    model.compile(
+        optimizer=keras.optimizers.Adam(1e-2),
+        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+    )
+    history = model.fit((src, tgt), target_out, epochs=5, batch_size=8, verbose=0)
+    losses = history.history["loss"]
+    assert losses[-1] < 0.8 * losses[0]
+
+
+def test_stack_config_round_trip():
+    for layer in (Encoder(2, 30, 16, 4, 32), Decoder(2, 30, 16, 4, 32, norm_first=True)):
+        assert type(layer).from_config(layer.get_config()).get_config() == layer.get_config()
+
+
+def test_bad_presets_and_configs_raise_clear_errors():
+    with pytest.raises(ValueError, match="Unknown preset 'huge'.*'seed'"):
+        Transformer.from_preset("huge", 10, 10)
+    with pytest.raises(ValueError, match=r"\['d_modle'\]"):
+        Transformer.from_preset("tiny", 10, 10, d_modle=8)
+    with pytest.raises(ValueError, match="d_model=30 and num_heads=4"):
+        TransformerConfig(10, 10, d_model=30, num_heads=4)
+    with pytest.raises(ValueError, match="tgt_vocab_size must be positive"):
+        TransformerConfig(10, 0)
+    model = tiny()
+    memory, _ = model.encode(np.ones((1, 3), "int32"))
+    with pytest.raises(ValueError, match="max_length=100"):
+        model.init_cache(memory, np.ones((1, 3), "int32"), max_length=100)
