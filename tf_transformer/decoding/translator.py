@@ -1,0 +1,179 @@
+"""Strings in, strings out: a trained `Transformer` with its two tokenizers.
+
+Notation: B batch, K beam size, L layers, H heads, S source tokens, T target tokens.
+
+Behaviour at the edges (also what `tf-transformer translate` does):
+- an empty or all-whitespace input gives an empty translation (the model is not run);
+- an input longer than the model's `config.max_length` source positions is cut to its
+  first `max_length - 1` tokens plus EOS, with a logged warning;
+- each output has at most `ceil(max_length_ratio * source tokens) + max_length_offset`
+  tokens (capped at `config.max_length`);
+- a batch gives the same results as its sentences one by one: sentences are sorted by
+  length into batches and decoded with padding masks, and no row affects another.
+
+Example:
+  >>> translator = Translator(model, source_tokenizer, target_tokenizer)
+  >>> translator.translate(["Ein Mann fährt Fahrrad."], beam_size=4)
+  ['A man is riding a bike.']
+"""
+import dataclasses
+import logging
+
+import numpy as np
+import tensorflow as tf
+
+from tf_transformer.decoding.generate import translate_ids
+from tf_transformer.special_tokens import BOS_ID, EOS_ID, PAD_ID
+
+logger = logging.getLogger(__name__)
+
+
+@dataclasses.dataclass
+class Translation:
+    """One sentence's result from `Translator.translate_detailed`."""
+
+    text: str  # best hypothesis, detokenized
+    score: float  # its log-probability / length_penalty(length, alpha)
+    nbest: list  # [(text, score)] for the K hypotheses, best first
+    source_tokens: list  # source subwords fed to the model, "[START]" ... "[END]"
+    target_tokens: list  # generated subwords of the best hypothesis (EOS as "[END]")
+    truncated: bool  # the source was cut to the model's positions
+    # With `with_attention=True`: cross-attention (L, H, T, S), row t the step that
+    # generated target_tokens[t]; encoder self-attention (L, H, S, S). Else None.
+    cross_attention: np.ndarray = None
+    encoder_attention: np.ndarray = None
+
+
+class Translator:
+    """Translates lists of strings with cached greedy or beam search.
+
+    Args:
+      model: a built `Transformer`.
+      source_tokenizer, target_tokenizer: `tf_transformer.data.Tokenizer`s (anything
+        with `tokenize`, `detokenize` and `id_to_token`).
+      max_length_ratio, max_length_offset: output-length limit relative to the source.
+      jit_compile: XLA-compile the search (tokenization stays outside XLA). Each new
+        padded source width compiles once; widths are rounded up to a multiple of 8.
+    """
+
+    def __init__(self, model, source_tokenizer, target_tokenizer,
+                 max_length_ratio: float = 1.5, max_length_offset: int = 10,
+                 jit_compile: bool = False):
+        self.model = model
+        self.source_tokenizer = source_tokenizer
+        self.target_tokenizer = target_tokenizer
+        self.max_length_ratio = max_length_ratio
+        self.max_length_offset = max_length_offset
+        self.jit_compile = jit_compile
+        self._searches = {}
+        self._attention = tf.function(self._attention_weights, reduce_retracing=True)
+
+    def translate(self, sentences, beam_size: int = 1, alpha: float = 0.6,
+                  batch_size: int = 64) -> list:
+        """Translations of `sentences` (a list of str), in order; see the module doc."""
+        return [t.text for t in self.translate_detailed(sentences, beam_size, alpha, batch_size)]
+
+    def translate_detailed(self, sentences, beam_size: int = 1, alpha: float = 0.6,
+                           batch_size: int = 64, with_attention: bool = False) -> list:
+        """`Translation`s of `sentences`: text, score, n-best, tokens, attention weights."""
+        sentences = list(sentences)
+        results = [_empty_translation() for _ in sentences]
+        rows = [i for i, s in enumerate(sentences) if s.strip()]
+        if not rows:
+            return results
+        ids, truncated = self._tokenize([sentences[i] for i in rows])
+        # Longest first: similar lengths share a batch, and XLA compiles the widest first.
+        order = sorted(range(len(rows)), key=lambda i: -len(ids[i]))
+        for start in range(0, len(order), batch_size):
+            chunk = order[start:start + batch_size]
+            batch = self._translate_batch([ids[i] for i in chunk], beam_size, alpha,
+                                          with_attention)
+            for i, translation in zip(chunk, batch):
+                translation.truncated = truncated[i]
+                results[rows[i]] = translation
+        return results
+
+    def _tokenize(self, sentences):
+        """Source ids per sentence (int arrays), cut to the model's positions, and
+        whether each was cut."""
+        ragged = self.source_tokenizer.tokenize(tf.constant(sentences, tf.string))
+        ids = [np.asarray(row, np.int32) for row in ragged.numpy()]
+        limit = self.model.config.max_length
+        truncated = [len(row) > limit for row in ids]
+        if any(truncated):
+            first = truncated.index(True)
+            logger.warning(
+                "%d input(s) longer than the model's %d source positions were truncated "
+                "to %d tokens (first: input %d, %d tokens).", sum(truncated), limit, limit,
+                first, len(ids[first]))
+        ids = [np.append(row[:limit - 1], EOS_ID) if cut else row
+               for row, cut in zip(ids, truncated)]
+        return ids, truncated
+
+    def _search(self, beam_size, alpha):
+        key = (beam_size, alpha)
+        if key not in self._searches:
+            def search(source_ids):
+                return translate_ids(self.model, source_ids, beam_size, alpha,
+                                     self.max_length_ratio, self.max_length_offset)
+            self._searches[key] = tf.function(
+                search, jit_compile=self.jit_compile,
+                input_signature=[tf.TensorSpec([None, None], tf.int32)])
+        return self._searches[key]
+
+    def _translate_batch(self, ids, beam_size, alpha, with_attention):
+        width = max(len(row) for row in ids)
+        if self.jit_compile:
+            width = -(-width // 8) * 8
+        source = np.full((len(ids), width), PAD_ID, np.int32)
+        for i, row in enumerate(ids):
+            source[i, :len(row)] = row
+        result = self._search(beam_size, alpha)(source)
+        ids_out = result.ids.numpy()  # (B, K, T)
+        lengths, scores = result.lengths.numpy(), result.scores.numpy()
+        k = ids_out.shape[1]
+        texts = self.target_tokenizer.detokenize(ids_out.reshape(-1, ids_out.shape[-1]))
+        texts = [t.decode("utf-8") for t in texts.numpy()]
+        best = [row[0, :n[0]] for row, n in zip(ids_out, lengths)]
+        source_pieces = _pieces(self.source_tokenizer, source, [len(row) for row in ids])
+        target_pieces = _pieces(self.target_tokenizer, ids_out[:, 0], lengths[:, 0])
+        if with_attention:
+            cross, encoder = self._best_attention(source, best)
+        translations = []
+        for i, row in enumerate(ids):
+            translation = Translation(
+                text=texts[i * k], score=float(scores[i, 0]),
+                nbest=[(texts[i * k + j], float(scores[i, j])) for j in range(k)],
+                source_tokens=source_pieces[i], target_tokens=target_pieces[i],
+                truncated=False)
+            if with_attention:
+                translation.cross_attention = cross[:, i, :, :len(best[i]), :len(row)]
+                translation.encoder_attention = encoder[:, i, :, :len(row), :len(row)]
+            translations.append(translation)
+        return translations
+
+    def _best_attention(self, source, best):
+        """Teacher-forces the best hypotheses to read their attention weights."""
+        length = max(max(len(b) for b in best), 1)
+        target_input = np.full((len(best), length), PAD_ID, np.int32)
+        for i, hypothesis in enumerate(best):
+            target_input[i, :len(hypothesis)] = np.concatenate([[BOS_ID], hypothesis[:-1]])
+        cross, encoder = self._attention(tf.constant(source), tf.constant(target_input))
+        return cross.numpy(), encoder.numpy()
+
+    def _attention_weights(self, source_ids, target_input_ids):
+        memory, encoder_weights = self.model.encode(source_ids, training=False)
+        _, _, cross_weights = self.model.decode(target_input_ids, memory, source_ids,
+                                                training=False)
+        return tf.stack(cross_weights), tf.stack(encoder_weights)  # (L, B, H, T|S, S)
+
+
+def _pieces(tokenizer, ids, lengths):
+    """Subword strings of each row of `ids` (B, T), cut to `lengths`."""
+    pieces = tokenizer.id_to_token(tf.constant(ids, tf.int32)).numpy()
+    return [[p.decode("utf-8") for p in row[:n]] for row, n in zip(pieces, lengths)]
+
+
+def _empty_translation():
+    return Translation(text="", score=0.0, nbest=[("", 0.0)], source_tokens=[],
+                       target_tokens=[], truncated=False)
