@@ -1,0 +1,121 @@
+"""Corpus scores with sacreBLEU, and timed evaluation of a `Translator` on a split.
+
+Scores (all from the `sacrebleu` library, one reference per sentence):
+- `bleu`: cased sacreBLEU, default 13a tokenization (the number to report, with its
+  signature);
+- `bleu_lowercase`: the same, lowercased;
+- `chrf`: chrF (character 6-grams, beta 2);
+- `bleu_tutorial`: comparable with tutorials that score lowercased, word-tokenized
+  text (e.g. torchtext's `bleu_score` on spaCy tokens): hypotheses and references are
+  lowercased and split into words and single punctuation marks with the regex
+  `\\w+|[^\\w\\s]` (the tokenization of ../shared/bench), then scored by sacreBLEU with
+  `tokenize="none"` and no smoothing.
+"""
+import dataclasses
+import json
+import os
+import re
+import tempfile
+import time
+
+import sacrebleu
+
+_WORD_RE = re.compile(r"\w+|[^\w\s]", re.UNICODE)
+
+
+def tutorial_tokenize(text: str) -> str:
+    """Lowercased words and punctuation marks, space-separated ("A man's hat." ->
+    "a man ' s hat .")."""
+    return " ".join(_WORD_RE.findall(text.lower()))
+
+
+def corpus_scores(hypotheses, references) -> dict:
+    """sacreBLEU scores of `hypotheses` against `references` (lists of str, aligned).
+
+    Returns:
+      dict with floats `bleu`, `bleu_lowercase`, `chrf`, `bleu_tutorial` (0-100) and
+      the strings `bleu_signature`, `chrf_signature` and `bleu_detail` (n-gram
+      precisions and brevity penalty).
+    """
+    if len(hypotheses) != len(references):
+        raise ValueError(f"{len(hypotheses)} hypotheses but {len(references)} references.")
+    bleu, bleu_lower, chrf = sacrebleu.BLEU(), sacrebleu.BLEU(lowercase=True), sacrebleu.CHRF()
+    tutorial = sacrebleu.BLEU(tokenize="none", smooth_method="none")
+    cased = bleu.corpus_score(hypotheses, [references])
+    return {
+        "bleu": cased.score,
+        "bleu_lowercase": bleu_lower.corpus_score(hypotheses, [references]).score,
+        "chrf": chrf.corpus_score(hypotheses, [references]).score,
+        "bleu_tutorial": tutorial.corpus_score(
+            [tutorial_tokenize(h) for h in hypotheses],
+            [[tutorial_tokenize(r) for r in references]]).score,
+        "bleu_signature": str(bleu.get_signature()),
+        "chrf_signature": str(chrf.get_signature()),
+        "bleu_detail": cased.format(),
+    }
+
+
+@dataclasses.dataclass
+class DecodingRun:
+    """Scores and speed of one decoding configuration on one split."""
+
+    name: str  # "greedy" or "beam4"
+    beam_size: int
+    alpha: float
+    sentences: int
+    seconds: float  # wall time of translate(), tokenization included
+    generated_tokens: int  # target subwords of the best hypotheses, EOS included
+    scores: dict  # as `corpus_scores`
+    hypotheses: list = dataclasses.field(repr=False)
+
+    def summary(self) -> str:
+        s = self.scores
+        return (f"{self.name:>7}: BLEU {s['bleu']:5.2f} | lowercased {s['bleu_lowercase']:5.2f}"
+                f" | chrF {s['chrf']:5.2f} | tutorial BLEU {s['bleu_tutorial']:5.2f}"
+                f" | {self.sentences / self.seconds:7.1f} sent/s,"
+                f" {self.generated_tokens / self.seconds:7.0f} tok/s")
+
+
+def evaluate(translator, sources, references, beam_sizes=(1, 4), alpha: float = 0.6,
+             batch_size: int = 64) -> list:
+    """Translates `sources` once per beam size and scores against `references`.
+
+    Returns:
+      a list of `DecodingRun`, one per beam size (1 is greedy search).
+    """
+    runs = []
+    for beam_size in beam_sizes:
+        start = time.perf_counter()
+        translations = translator.translate_detailed(sources, beam_size, alpha, batch_size)
+        seconds = time.perf_counter() - start
+        hypotheses = [t.text for t in translations]
+        runs.append(DecodingRun(
+            name="greedy" if beam_size == 1 else f"beam{beam_size}", beam_size=beam_size,
+            alpha=alpha, sentences=len(sources), seconds=seconds,
+            generated_tokens=sum(len(t.target_tokens) for t in translations),
+            scores=corpus_scores(hypotheses, references), hypotheses=hypotheses))
+    return runs
+
+
+def write_atomic(path: str, text: str) -> None:
+    """Writes `text` to `path` through a temporary file in the same folder."""
+    folder = os.path.dirname(os.path.abspath(path))
+    os.makedirs(folder, exist_ok=True)
+    with tempfile.NamedTemporaryFile("w", dir=folder, suffix=".tmp", delete=False,
+                                     encoding="utf-8") as f:
+        f.write(text)
+    os.replace(f.name, path)
+
+
+def write_results(runs, output_dir: str, split: str) -> list:
+    """Writes `<split>.<name>.txt` (one hypothesis per line) per run and
+    `<split>.metrics.json`; returns the paths written."""
+    paths = []
+    for run in runs:
+        paths.append(os.path.join(output_dir, f"{split}.{run.name}.txt"))
+        write_atomic(paths[-1], "".join(h + "\n" for h in run.hypotheses))
+    metrics = [{k: v for k, v in dataclasses.asdict(run).items() if k != "hypotheses"}
+               for run in runs]
+    paths.append(os.path.join(output_dir, f"{split}.metrics.json"))
+    write_atomic(paths[-1], json.dumps(metrics, indent=2) + "\n")
+    return paths
