@@ -1,7 +1,8 @@
 import pytest
 import tensorflow_datasets as tfds
 
-from tests.data.fixtures import real_data_dir, write_multi30k
+from tests.data.fixtures import FIXTURE_VOCAB_SIZE, PAIRS, real_data_dir, write_multi30k
+from tf_transformer.data import build_tokenizer, load_tokenizers
 
 
 @pytest.fixture
@@ -13,6 +14,18 @@ def source_dir(tmp_path, monkeypatch):
 
 
 @pytest.fixture(scope="session")
+def fixture_tokenizers(tmp_path_factory):
+    """(de, en) tokenizers trained on the fixture corpus."""
+    folder = tmp_path_factory.mktemp("fixture_vocab")
+    return tuple(
+        build_tokenizer(
+            [pair[i] for pair in PAIRS[:40]], str(folder / f"{lang}.model"), FIXTURE_VOCAB_SIZE
+        )
+        for i, lang in enumerate(("de", "en"))
+    )
+
+
+@pytest.fixture(scope="session")
 def real_builder(tmp_path_factory):
     """The de-en builder, its dataset built from the real files in a temporary data dir."""
     builder = tfds.builder("multi30k/de-en", data_dir=str(tmp_path_factory.mktemp("tfds_real")))
@@ -21,3 +34,13 @@ def real_builder(tmp_path_factory):
     )
     return builder
 
+
+@pytest.fixture(scope="session")
+def real_tokenizers(real_builder, tmp_path_factory):
+    """(de, en) tokenizers with the default settings, trained on the real train split."""
+    return load_tokenizers(
+        "de-en",
+        data_dir=real_builder.data_dir_root,
+        source_dir=str(real_data_dir()),
+        vocab_dir=str(tmp_path_factory.mktemp("real_vocab")),
+    )

@@ -4,5 +4,19 @@ Importing this package registers the TFDS builder `multi30k` (configs "de-en", "
 """
 
 from tf_transformer.data.multi30k import Multi30k, multi30k_dir
+from tf_transformer.data.pipeline import make_dataset, tokenize_pairs
+from tf_transformer.data.prepare import load_split, load_tokenizers, prepared_builder
+from tf_transformer.data.tokenizer import Tokenizer, build_tokenizer, round_trip_failures
 
-__all__ = ["Multi30k", "multi30k_dir"]
+__all__ = [
+    "Multi30k",
+    "Tokenizer",
+    "build_tokenizer",
+    "load_split",
+    "load_tokenizers",
+    "make_dataset",
+    "multi30k_dir",
+    "prepared_builder",
+    "round_trip_failures",
+    "tokenize_pairs",
+]
