@@ -106,6 +106,18 @@ def test_without_local_files_downloads_the_official_urls(tmp_path, monkeypatch):
     ]
 
 
+def test_tfds_build_command_builds_it(source_dir, tmp_path):
+    """What `tfds build multi30k --imports tf_transformer.data ...` runs."""
+    import simple_parsing
+    from tensorflow_datasets.scripts.cli import build as tfds_build
+
+    data_dir = tmp_path / "tfds"
+    argv = f"multi30k --imports tf_transformer.data --data_dir {data_dir} --config en-de"
+    simple_parsing.parse(tfds_build.Args, args=argv).execute()
+    builder = tfds.builder("multi30k/en-de", data_dir=str(data_dir))
+    assert builder.info.splits["train"].num_examples == len(REQUIRED["train"])
+
+
 def test_recorded_checksums_cover_the_required_files():
     url_infos = multi30k.Multi30k.url_infos
     required = {f"{stem}.{lang}.gz" for stem in REQUIRED for lang in ("de", "en")}

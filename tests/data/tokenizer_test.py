@@ -6,6 +6,7 @@ import sys
 import pytest
 import sentencepiece
 import tensorflow as tf
+from tensorflow.core.protobuf import saved_model_pb2
 
 from tests.data.fixtures import FIXTURE_VOCAB_SIZE, PAIRS, requires_real_data
 from tf_transformer.data import Tokenizer, build_tokenizer, round_trip_failures
@@ -184,6 +185,33 @@ def test_saved_model_reloads_in_a_fresh_process_with_only_tensorflow_text(
         assert out[name]["text"] == sentences
         assert out[name]["ids"] == tokenizer.tokenize(tf.constant(sentences)).to_list()
         assert out[name]["asset"].endswith(f"{name}.model")
+
+
+# The tensorflow-text ops that TF Serving's own TF.Text regression model runs in the model
+# server (tensorflow_serving/servables/tensorflow/testdata/tf_text_regression).
+SERVED_TF_TEXT_OPS = {
+    "SentencepieceOp",
+    "SentencepieceTokenizeOp",
+    "SentencepieceDetokenizeOp",
+    "SentencepieceIdToStringOp",
+}
+
+
+def test_saved_tokenizer_uses_only_core_ops_and_served_sentencepiece_ops(
+    fixture_tokenizers, tmp_path
+):
+    module = tf.Module()
+    module.de, module.en = fixture_tokenizers
+    module.lower = build_tokenizer(ENGLISH, str(tmp_path / "lower.model"), FIXTURE_VOCAB_SIZE, True)
+    tf.saved_model.save(module, str(tmp_path / "saved"))
+    saved_model = (tmp_path / "saved" / "saved_model.pb").read_bytes()
+    graph = saved_model_pb2.SavedModel.FromString(saved_model).meta_graphs[0].graph_def
+    functions = {f.signature.name for f in graph.library.function}
+    ops = {n.op for n in graph.node} | {n.op for f in graph.library.function for n in f.node_def}
+    # tf.raw_ops lists core TensorFlow ops only; tensorflow-text's are loaded separately.
+    custom = ops - functions - set(dir(tf.raw_ops))
+    assert custom == SERVED_TF_TEXT_OPS
+    assert "StringLower" in ops
 
 
 @requires_real_data
