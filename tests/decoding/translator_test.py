@@ -1,45 +1,16 @@
-"""Translator on a tiny random model with toy SentencePiece tokenizers."""
+"""Translator on a tiny random model with toy SentencePiece tokenizers (conftest.py)."""
 import logging
 
 import numpy as np
 import pytest
-import tensorflow as tf
-
-from tf_transformer.data.tokenizer import build_tokenizer
-from tf_transformer.decoding.translator import Translator
-from tf_transformer.model import Transformer
-from tf_transformer.special_tokens import EOS_ID
-
-WORDS = ["ein", "Mann", "eine", "Frau", "fährt", "Fahrrad", "läuft", "Hund", "im", "Park",
-         "der", "die", "das", "Kind", "spielt", "mit", "einem", "Ball", "auf", "Straße"]
-
-
-def toy_corpus(seed, n=300):
-    rng = np.random.default_rng(seed)
-    return [" ".join(rng.choice(WORDS, rng.integers(2, 9))) + "." for _ in range(n)]
-
-
-@pytest.fixture(scope="module")
-def translator(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("vocab")
-    source = build_tokenizer(toy_corpus(0), str(folder / "src.model"), vocab_size=360)
-    target = build_tokenizer([s.upper() for s in toy_corpus(1)], str(folder / "tgt.model"),
-                             vocab_size=360)
-    tf.keras.utils.set_random_seed(0)
-    model = Transformer.from_preset("tiny", src_vocab_size=source.vocab_size,
-                                    tgt_vocab_size=target.vocab_size, max_length=40)
-    model((np.ones((1, 3), np.int32), np.ones((1, 2), np.int32)))
-    # This EOS bias mixes immediate EOS, later EOS and truncation (checked for seed 0).
-    model.output_projection.bias.assign(tf.one_hot(EOS_ID, target.vocab_size) * 1.3)
-    return Translator(model, source, target, max_length_ratio=1.0, max_length_offset=4)
-
 
 SENTENCES = ["ein Mann fährt Fahrrad.", "", "die Frau läuft im Park mit einem Hund.",
              "   ", "Kind.", "der Hund spielt mit einem Ball auf der Straße im Park."]
 
 
 @pytest.mark.parametrize("beam_size", [1, 3])
-def test_batch_equals_one_by_one_and_empty_inputs_give_empty_outputs(translator, beam_size):
+def test_batch_equals_one_by_one_and_empty_inputs_give_empty_outputs(toy_translator, beam_size):
+    translator = toy_translator
     batch = translator.translate_detailed(SENTENCES, beam_size=beam_size, batch_size=4)
     assert [t.text for t in batch] == translator.translate(SENTENCES, beam_size=beam_size)
     for sentence, got in zip(SENTENCES, batch):
@@ -58,8 +29,9 @@ def test_batch_equals_one_by_one_and_empty_inputs_give_empty_outputs(translator,
     assert any(t.text for t in batch)
 
 
-def test_overlong_input_is_truncated_with_a_warning(translator, caplog):
-    sentence = " ".join(WORDS * 3)
+def test_overlong_input_is_truncated_with_a_warning(toy_translator, caplog):
+    translator = toy_translator
+    sentence = "der Hund spielt mit einem Ball auf der Straße im Park. " * 6
     with caplog.at_level(logging.WARNING):
         (result,) = translator.translate_detailed([sentence])
     assert "truncated" in caplog.text
@@ -70,7 +42,8 @@ def test_overlong_input_is_truncated_with_a_warning(translator, caplog):
     assert not short.truncated
 
 
-def test_attention_weights_match_the_tokens(translator):
+def test_attention_weights_match_the_tokens(toy_translator):
+    translator = toy_translator
     results = translator.translate_detailed(SENTENCES[:3], beam_size=2, with_attention=True)
     for result in results[:1] + results[2:]:
         s, t = len(result.source_tokens), len(result.target_tokens)

@@ -12,7 +12,7 @@ Behaviour at the edges (also what `tf-transformer translate` does):
   length into batches and decoded with padding masks, and no row affects another.
 
 Example:
-  >>> translator = Translator(model, source_tokenizer, target_tokenizer)
+  >>> translator = Translator.from_run_dir("runs/seed")
   >>> translator.translate(["Ein Mann fährt Fahrrad."], beam_size=4)
   ['A man is riding a bike.']
 """
@@ -67,6 +67,14 @@ class Translator:
         self.jit_compile = jit_compile
         self._searches = {}
         self._attention = tf.function(self._attention_weights, reduce_retracing=True)
+
+    @classmethod
+    def from_run_dir(cls, run_dir: str, weights: str | None = None, **kwargs) -> "Translator":
+        """The model and tokenizers of a training run (see `tf_transformer.decoding.run`);
+        `kwargs` go to the constructor."""
+        from tf_transformer.decoding.run import load_run
+
+        return cls(*load_run(run_dir, weights), **kwargs)
 
     def translate(self, sentences, beam_size: int = 1, alpha: float = 0.6,
                   batch_size: int = 64) -> list:

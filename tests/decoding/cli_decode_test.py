@@ -1,0 +1,81 @@
+"""`tf-transformer evaluate | translate | plot` and run-directory loading, on the toy model."""
+import argparse
+import io
+import os
+import shutil
+import sys
+
+import pytest
+
+from tf_transformer.decoding import cli_decode
+from tf_transformer.decoding.translator import Translator
+from tf_transformer.training import config as run_config
+
+LINES = ["ein Mann fährt Fahrrad.", "", "die Frau läuft im Park.", "Kind."]
+
+
+@pytest.fixture
+def run(monkeypatch, toy_translator, tmp_path):
+    """Runs a subcommand with the toy translator standing in for RUN's model."""
+    monkeypatch.setattr(Translator, "from_run_dir", lambda *a, **k: toy_translator)
+
+    def run(name, argv):
+        parser = argparse.ArgumentParser()
+        getattr(cli_decode, f"add_{name}_arguments")(parser)
+        return getattr(cli_decode, f"run_{name}")(parser.parse_args(["--run", str(tmp_path)] + argv))
+
+    return run
+
+
+def test_translate_file_to_file_keeps_lines_and_empty_lines(run, toy_translator, tmp_path):
+    source, target = tmp_path / "in.de", tmp_path / "out.en"
+    source.write_text("\n".join(LINES) + "\n", encoding="utf-8")
+    assert run("translate", ["-i", str(source), "-o", str(target), "--beam-size", "2"]) == 0
+    got = target.read_text(encoding="utf-8").split("\n")
+    assert got == toy_translator.translate(LINES, beam_size=2) + [""]
+    assert got[1] == ""
+
+
+def test_translate_stdin_to_stdout(run, toy_translator, monkeypatch, capsys):
+    stdin = io.TextIOWrapper(io.BytesIO("\n".join(LINES).encode("utf-8")))
+    monkeypatch.setattr(sys, "stdin", stdin)
+    assert run("translate", ["--beam-size", "1"]) == 0
+    assert capsys.readouterr().out == "".join(t + "\n" for t in toy_translator.translate(LINES))
+
+
+def test_evaluate_prints_signature_and_writes_results(run, monkeypatch, capsys, tmp_path):
+    references = ["A MAN RIDES A BIKE.", "", "THE WOMAN RUNS IN THE PARK.", "CHILD."]
+    monkeypatch.setattr(cli_decode, "load_split_pairs", lambda run_dir, split: (LINES, references))
+    assert run("evaluate", ["--beam-size", "2", "--output-dir", str(tmp_path / "eval")]) == 0
+    out = capsys.readouterr().out
+    assert "sacreBLEU signature: nrefs:1|case:mixed|eff:no|tok:13a" in out
+    assert " greedy: BLEU" in out and "  beam2: BLEU" in out and "sent/s" in out
+    assert sorted(os.listdir(tmp_path / "eval")) == [
+        "test_2016_flickr.beam2.txt", "test_2016_flickr.greedy.txt",
+        "test_2016_flickr.metrics.json"]
+
+
+def test_plot_writes_a_png_per_layer_and_kind(run, tmp_path, capsys):
+    assert run("plot", ["Ein Mann fährt Fahrrad.", "--output-dir", str(tmp_path / "p")]) == 0
+    assert sorted(os.listdir(tmp_path / "p")) == [
+        "cross_attention_layer1.png", "cross_attention_layer2.png",
+        "encoder_self_attention_layer1.png", "encoder_self_attention_layer2.png"]
+    with pytest.raises(SystemExit, match="empty"):
+        run("plot", ["  "])
+
+
+def test_from_run_dir_restores_the_translator(toy_translator, tmp_path):
+    config = run_config.from_dict({"model": {"preset": "tiny", "max_length": 40},
+                                   "data": {"vocab_size": 360}})
+    run_config.dump(config, str(tmp_path / "config.yaml"))
+    os.makedirs(tmp_path / "vocab")
+    for lang, tokenizer in (("de", toy_translator.source_tokenizer),
+                            ("en", toy_translator.target_tokenizer)):
+        shutil.copy(tokenizer.model_file.asset_path.numpy().decode(),
+                    tmp_path / "vocab" / f"{lang}.cased.360.model")
+    toy_translator.model.save_weights(str(tmp_path / "model.weights.h5"))
+    restored = Translator.from_run_dir(str(tmp_path), max_length_ratio=1.0,
+                                       max_length_offset=4)
+    assert restored.translate(LINES, beam_size=2) == toy_translator.translate(LINES, beam_size=2)
+    with pytest.raises(FileNotFoundError, match="tf-transformer train"):
+        Translator.from_run_dir(str(tmp_path / "nothing"))
