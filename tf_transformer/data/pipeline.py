@@ -119,7 +119,7 @@ def make_dataset(
         )
 
     def fits(source, target):
-        return tf.size(source) <= max_length and tf.size(target) <= max_length
+        return tf.logical_and(tf.size(source) <= max_length, tf.size(target) <= max_length)
 
     dataset = tokenized.filter(fits)
     if shuffle:
