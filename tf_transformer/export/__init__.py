@@ -1,0 +1,1 @@
+"""Export for TF Serving: versioned string-in/string-out SavedModels, warm-up, gRPC client."""

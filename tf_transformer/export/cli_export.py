@@ -1,0 +1,66 @@
+"""`tf-transformer export`: a training run as a versioned SavedModel for TF Serving.
+
+  tf-transformer export --run RUN --name NAME [--version N] [--beam-size 4] [--alpha 0.6]
+                        [--output-dir saved_models] [--weights FILE] [--overwrite]
+
+Writes saved_models/NAME/VERSION/ (VERSION: one more than the highest existing) and
+saved_models/NAME/keras/VERSION.keras; see `tf_transformer.export.exporter` for the
+layout and the README section "Serve with TF Serving" for serving it.
+"""
+
+import argparse
+import os
+import sys
+
+DEFAULT_BEAM_SIZE = 4
+DEFAULT_ALPHA = 0.6
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--run", required=True, help="training run directory")
+    parser.add_argument("--name", required=True,
+                        help="servable name, e.g. multi30k_de_en (TF Serving's --model_name)")
+    parser.add_argument("--version", type=int, default=None,
+                        help="version number (default: one more than the highest existing)")
+    parser.add_argument("--beam-size", type=int, default=DEFAULT_BEAM_SIZE,
+                        help="beam size of serving_default; 1 is greedy "
+                             f"(default {DEFAULT_BEAM_SIZE})")
+    parser.add_argument("--alpha", type=float, default=DEFAULT_ALPHA,
+                        help=f"length penalty exponent (default {DEFAULT_ALPHA})")
+    parser.add_argument("--output-dir", default="saved_models",
+                        help="folder of the servables (default saved_models)")
+    parser.add_argument("--weights", default=None,
+                        help="weights file (default: the run's final weights)")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="replace the version if it exists (default: refuse)")
+
+
+def run(args: argparse.Namespace) -> int:
+    """Exports the run; returns the exit status (1 with a message on stderr on failure)."""
+    from tf_transformer.decoding.run import CONFIG_FILE, load_run, load_run_config
+    from tf_transformer.export.exporter import export
+    from tf_transformer.export.warmup import WARMUP_SENTENCES
+
+    if args.beam_size < 1:
+        print(f"error: --beam-size must be >= 1, got {args.beam_size}.", file=sys.stderr)
+        return 1
+    try:
+        config = load_run_config(args.run)
+        print(f"Loading {args.run} ...", flush=True)
+        model, source_tokenizer, target_tokenizer = load_run(args.run, args.weights)
+        print(f"Writing {os.path.join(args.output_dir, args.name)}/ ...", flush=True)
+        result = export(
+            model, source_tokenizer, target_tokenizer, args.output_dir, args.name,
+            warmup_sentences=WARMUP_SENTENCES[config.data.pair.split("-")[0]],
+            version=args.version, overwrite=args.overwrite, beam_size=args.beam_size,
+            alpha=args.alpha, assets=[os.path.join(args.run, CONFIG_FILE)])
+    except (FileNotFoundError, FileExistsError, ValueError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    print(f"SavedModel: {result.path} (serving_default: beam {args.beam_size}, "
+          f"alpha {args.alpha}; translate_greedy; tokenize)")
+    print(f"Keras model: {result.keras_path}")
+    print("Serve it with TF Serving >= 2.20, model base path "
+          f"{os.path.abspath(os.path.join(args.output_dir, args.name))} (README: Serve with "
+          "TF Serving).")
+    return 0

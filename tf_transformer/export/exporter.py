@@ -1,0 +1,64 @@
+"""Writes one version of a servable: SavedModel, assets, warm-up file and a `.keras` copy.
+
+Layout under `output_dir` (default `saved_models/`):
+
+    NAME/
+      VERSION/                  the SavedModel TF Serving loads (highest VERSION wins)
+        saved_model.pb          signatures of `TranslationModule`, decoding loops inside
+        variables/
+        assets/                 the SentencePiece models and the run config
+        assets.extra/tf_serving_warmup_requests
+      keras/VERSION.keras       the same weights for Keras users who fine-tune
+
+TF Serving treats only children with integer names as versions, so `keras/` and the
+hidden `.tmp-*` folders of exports in progress are never loaded. Everything of a
+version is written first and the version folder is renamed into place last (see
+`versions.new_version_dir`).
+"""
+
+import os
+from typing import NamedTuple
+
+import tensorflow as tf
+
+from tf_transformer.export.serving import TranslationModule
+from tf_transformer.export.versions import new_version_dir, replace_file_atomically
+from tf_transformer.export.warmup import write_warmup_file
+
+
+class ExportResult(NamedTuple):
+    version: int
+    path: str  # NAME/VERSION, the SavedModel
+    keras_path: str  # NAME/keras/VERSION.keras
+
+
+def export(model, source_tokenizer, target_tokenizer, output_dir: str, name: str, *,
+           warmup_sentences, version: int | None = None, overwrite: bool = False,
+           beam_size: int = 4, alpha: float = 0.6, assets=()) -> ExportResult:
+    """Exports `model` and its tokenizers as `output_dir/name/VERSION`.
+
+    Args:
+      model: a built `Transformer`.
+      source_tokenizer, target_tokenizer: the run's `Tokenizer`s.
+      output_dir: folder of the servables, e.g. "saved_models".
+      name: servable name (TF Serving's `--model_name`), e.g. "multi30k_de_en".
+      warmup_sentences: source sentences for the warm-up requests.
+      version: positive integer; default one more than the highest existing.
+      overwrite: replace an existing version instead of failing.
+      beam_size, alpha: beam search of the `serving_default` signature.
+      assets: extra files for `assets/`, e.g. the run config.
+
+    Returns:
+      `ExportResult` with the version number and both paths.
+    """
+    if not name or os.sep in name or name.startswith("."):
+        raise ValueError(f"A servable name is one plain folder name, got {name!r}.")
+    module = TranslationModule(model, source_tokenizer, target_tokenizer,
+                               beam_size=beam_size, alpha=alpha, assets=assets)
+    base_dir = os.path.join(output_dir, name)
+    with new_version_dir(base_dir, version, overwrite) as (tmp_dir, version):
+        tf.saved_model.save(module, tmp_dir, signatures=module.signatures())
+        write_warmup_file(tmp_dir, name, warmup_sentences)
+        keras_path = os.path.join(base_dir, "keras", f"{version}.keras")
+        replace_file_atomically(model.save, keras_path)
+    return ExportResult(version, os.path.join(base_dir, str(version)), keras_path)

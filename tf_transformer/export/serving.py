@@ -1,0 +1,121 @@
+"""The servable: a `tf.Module` whose tf.functions turn source strings into translations.
+
+Every function runs tokenize -> encode -> cached greedy or beam search (a
+`tf.while_loop` inside the graph) -> detokenize, so the SavedModel takes and returns
+raw text and needs only TensorFlow and TF Text ops (TF Serving >= 2.20 links both).
+
+Signatures (B: batch, any size including 0; S: source tokens):
+
+    serving_default   {"inputs": string (B,)} -> {"translations": string (B,),
+                                                  "scores": float32 (B,)}   beam search
+    translate_greedy  same inputs and outputs, greedy search
+    tokenize          {"inputs": string (B,)} -> {"ids": int32 (B, S), "tokens": string
+                      (B, S), "lengths": int32 (B,)}: what the encoder sees, for debugging
+
+Scores are the best hypothesis' log-probability divided by the GNMT length penalty
+`((5 + length) / 6) ** alpha` (higher is better).
+
+Inputs are cleaned the same way in every signature:
+- invalid UTF-8 bytes become U+FFFD (the replacement character) instead of failing
+  the whole batch, so one bad row never costs the others their translations;
+- inputs longer than the model's positions are truncated: `[BOS]` + the first
+  `max_length - 2` subwords + `[EOS]`;
+- an empty or whitespace-only input (ASCII whitespace, as `tf.strings.strip`) gets an
+  empty translation with score 0;
+- an empty batch gives empty outputs.
+"""
+
+import tensorflow as tf
+
+from tf_transformer.decoding.generate import translate_ids
+from tf_transformer.special_tokens import PAD_ID
+
+SIGNATURE_KEYS = ("serving_default", "translate_greedy", "tokenize")
+_INPUT_SPEC = tf.TensorSpec([None], tf.string, name="inputs")
+
+
+class TranslationModule(tf.Module):
+    """A `Transformer` and its tokenizers as a servable with batched string signatures.
+
+    Args:
+      model: a built `Transformer`.
+      source_tokenizer, target_tokenizer: `tf_transformer.data.tokenizer.Tokenizer`s
+        (their SentencePiece models become SavedModel assets).
+      beam_size: K of `serving_default`; 1 makes it greedy.
+      alpha: length-penalty exponent of both translate signatures.
+      max_length_ratio, max_length_offset: each row generates at most
+        `ceil(ratio * source tokens) + offset` tokens (see `translate_ids`).
+      assets: extra files copied into the SavedModel's `assets/` (e.g. the run config).
+
+    Example:
+      >>> module = TranslationModule(model, de_tokenizer, en_tokenizer, beam_size=4)
+      >>> module.translate(tf.constant(["Ein Mann fährt Fahrrad."]))["translations"]
+      >>> tf.saved_model.save(module, path, signatures=module.signatures())
+    """
+
+    def __init__(self, model, source_tokenizer, target_tokenizer, beam_size: int = 4,
+                 alpha: float = 0.6, max_length_ratio: float = 1.5,
+                 max_length_offset: int = 10, assets=(), name=None):
+        super().__init__(name=name)
+        if beam_size < 1:
+            raise ValueError(f"beam_size must be >= 1, got {beam_size}.")
+        if model.config.max_length < 3:
+            raise ValueError(
+                f"The model has {model.config.max_length} positions; a source needs at "
+                "least 3 ([BOS] token [EOS]).")
+        self.model = model
+        self.source_tokenizer = source_tokenizer
+        self.target_tokenizer = target_tokenizer
+        self.beam_size = beam_size
+        self.alpha = alpha
+        self.max_length_ratio = max_length_ratio
+        self.max_length_offset = max_length_offset
+        self.assets = [tf.saved_model.Asset(path) for path in assets]
+
+    def signatures(self) -> dict:
+        """Concrete functions by signature key, for `tf.saved_model.save`."""
+        functions = (self.translate, self.translate_greedy, self.tokenize)
+        return {key: function.get_concrete_function()
+                for key, function in zip(SIGNATURE_KEYS, functions)}
+
+    def _clean(self, inputs):
+        """Valid UTF-8: each invalid byte sequence becomes U+FFFD."""
+        return tf.strings.unicode_transcode(
+            inputs, "UTF-8", "UTF-8", errors="replace", replacement_char=0xFFFD)
+
+    def _source_ids(self, text):
+        """Tokenized, truncated sources: RaggedTensor (B, None) int32, [BOS] x [EOS]."""
+        ids = tf.cast(self.source_tokenizer.tokenize(text), tf.int32)
+        content = ids[:, 1:-1][:, : self.model.config.max_length - 2]
+        return tf.concat([ids[:, :1], content, ids[:, -1:]], axis=1)
+
+    def _translate(self, inputs, beam_size: int):
+        text = self._clean(inputs)
+        source_ids = self._source_ids(text)
+        result = translate_ids(
+            self.model, source_ids.to_tensor(PAD_ID), beam_size=beam_size, alpha=self.alpha,
+            max_length_ratio=self.max_length_ratio, max_length_offset=self.max_length_offset)
+        translations = self.target_tokenizer.detokenize(result.ids[:, 0])
+        # Else an empty source would get whatever the model says after [BOS] [EOS].
+        empty = tf.strings.strip(text) == ""
+        return {"translations": tf.where(empty, "", translations),
+                "scores": tf.where(empty, 0.0, result.scores[:, 0])}
+
+    @tf.function(input_signature=[_INPUT_SPEC])
+    def translate(self, inputs):
+        """Beam search (greedy when beam_size is 1): {"translations", "scores"} (B,)."""
+        return self._translate(inputs, self.beam_size)
+
+    @tf.function(input_signature=[_INPUT_SPEC])
+    def translate_greedy(self, inputs):
+        """Greedy search: {"translations", "scores"} (B,)."""
+        return self._translate(inputs, 1)
+
+    @tf.function(input_signature=[_INPUT_SPEC])
+    def tokenize(self, inputs):
+        """The encoder's input: {"ids" (B, S), "tokens" (B, S), "lengths" (B,)}; PAD -> ""."""
+        source_ids = self._source_ids(self._clean(inputs))
+        ids = source_ids.to_tensor(PAD_ID)
+        tokens = self.source_tokenizer.id_to_token(ids)
+        return {"ids": ids, "tokens": tf.where(ids == PAD_ID, "", tokens),
+                "lengths": tf.cast(source_ids.row_lengths(), tf.int32)}
