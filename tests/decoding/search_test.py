@@ -42,7 +42,8 @@ class HashModel:
         self.table = np.random.default_rng(seed).normal(0, 2, (buckets, vocab_size))
 
     def initial_cache(self, batch_size):
-        return {"hash": tf.range(batch_size) * 13,
+        # "row" is constant, like a model's cross-attention keys/values.
+        return {"hash": tf.range(batch_size) * 13, "row": tf.range(batch_size)[:, None],
                 "nested": {"steps": tf.zeros([batch_size, 2, 3])}}
 
     def _update(self, h, token):
@@ -51,13 +52,15 @@ class HashModel:
     def next_fn(self, tokens, cache, index):
         h = self._update(cache["hash"], tokens[:, 0])
         logits = tf.gather(tf.constant(self.table, tf.float32), h)
-        return logits, {"hash": h, "nested": {"steps": cache["nested"]["steps"] + 1.0}}
+        logits += tf.one_hot(cache["row"][:, 0] % logits.shape[-1], logits.shape[-1])
+        return logits, {**cache, "hash": h,
+                        "nested": {"steps": cache["nested"]["steps"] + 1.0}}
 
     def log_probs(self, row, prefix):
         h = row * 13
         for token in (BOS_ID,) + tuple(prefix):
             h = self._update(h, token)
-        logits = self.table[h]
+        logits = self.table[h] + np.eye(len(self.table[h]))[row % len(self.table[h])]
         return logits - np.log(np.sum(np.exp(logits - logits.max()))) - logits.max()
 
 
@@ -134,6 +137,11 @@ def test_beam_matches_reference_with_per_row_limits(alpha):
     model, limits = HashModel(vocab_size=8, seed=2), [7, 3, 5, 7]
     result = beam_search(model.next_fn, model.initial_cache(4), 4, 7, beam_size=3,
                          alpha=alpha, max_lengths=tf.constant(limits))
+    invariant = beam_search(model.next_fn, model.initial_cache(4), 4, 7, beam_size=3,
+                            alpha=alpha, max_lengths=tf.constant(limits),
+                            beam_invariant=("row",))
+    for got, want in zip(invariant, result):
+        np.testing.assert_array_equal(got, want)
     for row, limit in enumerate(limits):
         got = hypotheses(result, row)
         want = reference_beam_search(model, row, 3, alpha, limit)
@@ -200,3 +208,10 @@ def test_searches_compile_with_xla_and_match_eager():
     compiled = tf.function(run, jit_compile=True)(source)
     for got, want in zip(tf.nest.flatten(compiled), tf.nest.flatten(run(source))):
         np.testing.assert_allclose(got, want, rtol=1e-5)
+
+
+def test_beam_invariant_keys_must_be_in_the_cache():
+    model = HashModel(vocab_size=9)
+    with pytest.raises(ValueError, match=r"\['source'\] are not in the cache"):
+        beam_search(model.next_fn, model.initial_cache(2), 2, 5, beam_size=2,
+                    beam_invariant=("source",))

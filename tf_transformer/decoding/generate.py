@@ -11,6 +11,10 @@ from tf_transformer.decoding.search import (
     SearchResult, beam_search, greedy_search, length_penalty, max_lengths_for_source)
 
 
+# Cache entries of `model.init_cache` / `uncached_cache` that depend on the source only.
+BEAM_INVARIANT = {True: ("cross", "source_mask"), False: ("memory", "source_ids")}
+
+
 def uncached_step(model):
     """A `next_fn` that re-runs the whole decoder on the prefix (no KV cache).
 
@@ -66,7 +70,7 @@ def translate_ids(model, source_ids, beam_size: int = 1, alpha: float = 0.6,
         next_fn, cache = uncached_step(model), uncached_cache(memory, source_ids, buffer_length)
     if beam_size > 1:
         return beam_search(next_fn, cache, batch_size, buffer_length, beam_size, alpha,
-                           max_lengths)
+                           max_lengths, beam_invariant=BEAM_INVARIANT[use_cache])
     ids, lengths, scores = greedy_search(next_fn, cache, batch_size, buffer_length, max_lengths)
     return SearchResult(ids[:, None], lengths[:, None],
                         (scores / length_penalty(lengths, alpha))[:, None])

@@ -136,9 +136,17 @@ def _gather_beams(nest, beam_indices):
     return tf.nest.map_structure(lambda x: tf.gather(x, beam_indices, batch_dims=1), nest)
 
 
+def _map_cache(fn, cache, skip_keys):
+    """Applies `fn` to every tensor of `cache` except the entries under `skip_keys`."""
+    if not skip_keys:
+        return tf.nest.map_structure(fn, cache)
+    return {key: value if key in skip_keys else tf.nest.map_structure(fn, value)
+            for key, value in cache.items()}
+
+
 def beam_search(next_fn, initial_cache, batch_size, max_length, beam_size: int,
                 alpha: float = 0.6, max_lengths=None, start_id: int = BOS_ID,
-                end_id: int = EOS_ID) -> SearchResult:
+                end_id: int = EOS_ID, beam_invariant=()) -> SearchResult:
     """Batched beam search with the GNMT length penalty and an exact early stop.
 
     Beams are folded into the batch: `next_fn` sees B * K rows (beam k of row b at
@@ -160,6 +168,10 @@ def beam_search(next_fn, initial_cache, batch_size, max_length, beam_size: int,
       max_lengths: optional (B,) int32 per-row limits <= T (default: T for every row).
       start_id: token fed at position 0.
       end_id: token that finishes a hypothesis.
+      beam_invariant: keys of a dict `initial_cache` whose entries are the same for
+        every beam of a row and never updated by `next_fn` (e.g. cross-attention
+        keys/values, source masks). They are tiled once and not reordered with the
+        beams, which saves copying them at every step.
 
     Returns:
       `SearchResult` with the K best finished hypotheses per row: ids (B, K, T),
@@ -169,6 +181,10 @@ def beam_search(next_fn, initial_cache, batch_size, max_length, beam_size: int,
       >>> result = beam_search(model.decode_step, cache, 2, 20, beam_size=4, alpha=0.6)
       >>> best = result.ids[:, 0]  # (B, T)
     """
+    missing = [key for key in beam_invariant if key not in initial_cache]
+    if missing:
+        raise ValueError(f"beam_invariant keys {missing} are not in the cache "
+                         f"(keys: {sorted(initial_cache)}).")
     k = beam_size
     if max_lengths is None:
         max_lengths = tf.fill([batch_size], max_length)
@@ -193,8 +209,8 @@ def beam_search(next_fn, initial_cache, batch_size, max_length, beam_size: int,
         # Alive: the K best extensions that continue.
         alive_log_probs, keep = tf.math.top_k(tf.where(ends, NEG_INF, top_log_probs), k=k)
         parents = tf.gather(top_beams, keep, batch_dims=1)  # (B, K) into the old beams
-        cache = tf.nest.map_structure(
-            lambda x: tf.gather(x, tf.reshape(parents + row_offsets, [-1])), cache)
+        flat_parents = tf.reshape(parents + row_offsets, [-1])  # (B*K,)
+        cache = _map_cache(lambda x: tf.gather(x, flat_parents), cache, beam_invariant)
 
         # Finished: endings ranked in the top K, real (not from an impossible beam) and
         # within the row's limit, merged with the earlier ones (which win ties).
@@ -226,5 +242,6 @@ def beam_search(next_fn, initial_cache, batch_size, max_length, beam_size: int,
         finished_ids=buffer, finished_lengths=tf.zeros([batch_size, k], tf.int32),
         finished_scores=tf.fill([batch_size, k], NEG_INF),
         cache=tf.nest.map_structure(lambda x: tf.repeat(x, k, axis=0), initial_cache))
+
     (final,) = tf.while_loop(cond, body, (initial,), maximum_iterations=max_length)
     return SearchResult(final.finished_ids, final.finished_lengths, final.finished_scores)
