@@ -12,6 +12,11 @@ import argparse
 import os
 import sys
 
+from tf_transformer.decoding.run import CONFIG_FILE, load_run, load_run_config
+from tf_transformer.export.exporter import export
+from tf_transformer.export.versions import resolve_version, servable_dir
+from tf_transformer.export.warmup import WARMUP_SENTENCES
+
 DEFAULT_BEAM_SIZE = 4
 DEFAULT_ALPHA = 0.6
 
@@ -37,18 +42,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Exports the run; returns the exit status (1 with a message on stderr on failure)."""
-    from tf_transformer.decoding.run import CONFIG_FILE, load_run, load_run_config
-    from tf_transformer.export.exporter import export
-    from tf_transformer.export.warmup import WARMUP_SENTENCES
-
     if args.beam_size < 1:
         print(f"error: --beam-size must be >= 1, got {args.beam_size}.", file=sys.stderr)
         return 1
     try:
+        # Fail before the slow part: a taken version, a bad name, a folder that is no run.
+        base_dir = servable_dir(args.output_dir, args.name)
+        resolve_version(base_dir, args.version, args.overwrite)
         config = load_run_config(args.run)
         print(f"Loading {args.run} ...", flush=True)
         model, source_tokenizer, target_tokenizer = load_run(args.run, args.weights)
-        print(f"Writing {os.path.join(args.output_dir, args.name)}/ ...", flush=True)
+        print(f"Writing {base_dir}/ ...", flush=True)
         result = export(
             model, source_tokenizer, target_tokenizer, args.output_dir, args.name,
             warmup_sentences=WARMUP_SENTENCES[config.data.pair.split("-")[0]],
@@ -60,7 +64,6 @@ def run(args: argparse.Namespace) -> int:
     print(f"SavedModel: {result.path} (serving_default: beam {args.beam_size}, "
           f"alpha {args.alpha}; translate_greedy; tokenize)")
     print(f"Keras model: {result.keras_path}")
-    print("Serve it with TF Serving >= 2.20, model base path "
-          f"{os.path.abspath(os.path.join(args.output_dir, args.name))} (README: Serve with "
-          "TF Serving).")
+    print(f"Serve it with TF Serving >= 2.20, model base path {os.path.abspath(base_dir)} "
+          "(README: Serve with TF Serving).")
     return 0

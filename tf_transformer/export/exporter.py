@@ -22,7 +22,8 @@ from typing import NamedTuple
 import tensorflow as tf
 
 from tf_transformer.export.serving import TranslationModule
-from tf_transformer.export.versions import new_version_dir, replace_file_atomically
+from tf_transformer.export.versions import (
+    new_version_dir, replace_file_atomically, servable_dir)
 from tf_transformer.export.warmup import write_warmup_file
 
 
@@ -51,11 +52,9 @@ def export(model, source_tokenizer, target_tokenizer, output_dir: str, name: str
     Returns:
       `ExportResult` with the version number and both paths.
     """
-    if not name or os.sep in name or name.startswith("."):
-        raise ValueError(f"A servable name is one plain folder name, got {name!r}.")
+    base_dir = servable_dir(output_dir, name)
     module = TranslationModule(model, source_tokenizer, target_tokenizer,
                                beam_size=beam_size, alpha=alpha, assets=assets)
-    base_dir = os.path.join(output_dir, name)
     with new_version_dir(base_dir, version, overwrite) as (tmp_dir, version):
         tf.saved_model.save(module, tmp_dir, signatures=module.signatures())
         write_warmup_file(tmp_dir, name, warmup_sentences)

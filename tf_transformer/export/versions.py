@@ -20,13 +20,20 @@ import shutil
 import tempfile
 
 # What TF Serving's ParseVersionNumber (strings::safe_strto64) accepts.
-_VERSION_NAME = re.compile(r"\s*[+-]?\d+\s*")
+_VERSION_NAME = re.compile(r"\s*[+-]?\d+\s*", re.ASCII)
 TMP_PREFIX = ".tmp-"
 
 
 def parse_version(name: str):
     """The version number TF Serving reads from a child's name, or None."""
     return int(name) if _VERSION_NAME.fullmatch(name) else None
+
+
+def servable_dir(output_dir: str, name: str) -> str:
+    """`output_dir/name`, the folder TF Serving is pointed at (`--model_base_path`)."""
+    if not name or os.sep in name or name.startswith("."):
+        raise ValueError(f"A servable name is one plain folder name, got {name!r}.")
+    return os.path.join(output_dir, name)
 
 
 def existing_versions(base_dir: str) -> dict:
@@ -61,10 +68,7 @@ def new_version_dir(base_dir: str, version: int | None = None, overwrite: bool =
         anything is written, and again at the rename in case another export won).
       ValueError: `version` is not a positive integer.
     """
-    version = next_version(base_dir) if version is None else version
-    if not isinstance(version, int) or version < 1:
-        raise ValueError(f"A TF Serving version is a positive integer, got {version!r}.")
-    _check_free(base_dir, version, overwrite)
+    version = resolve_version(base_dir, version, overwrite)
     os.makedirs(base_dir, exist_ok=True)
     tmp_dir = tempfile.mkdtemp(prefix=f"{TMP_PREFIX}{version}-", dir=base_dir)
     try:
@@ -81,6 +85,18 @@ def new_version_dir(base_dir: str, version: int | None = None, overwrite: bool =
     except BaseException:
         shutil.rmtree(tmp_dir, ignore_errors=True)
         raise
+
+
+def resolve_version(base_dir: str, version: int | None = None, overwrite: bool = False) -> int:
+    """The version to write: `version` (checked) or the next one; see `new_version_dir`.
+
+    Cheap, so a command can call it before slow work (loading a model) to fail early.
+    """
+    version = next_version(base_dir) if version is None else version
+    if not isinstance(version, int) or version < 1:
+        raise ValueError(f"A TF Serving version is a positive integer, got {version!r}.")
+    _check_free(base_dir, version, overwrite)
+    return version
 
 
 def _check_free(base_dir, version, overwrite):
