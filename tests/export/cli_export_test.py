@@ -1,0 +1,51 @@
+"""`tf-transformer export` (the shared `exported` fixture runs it once) and its errors."""
+
+import argparse
+import os
+
+import pytest
+
+from tests.export.conftest import BEAM_SIZE, MODEL_NAME
+from tf_transformer.export import cli_export
+
+
+def run(argv):
+    parser = argparse.ArgumentParser()
+    cli_export.add_arguments(parser)
+    return cli_export.run(parser.parse_args(argv))
+
+
+def test_export_prints_where_everything_went(exported):
+    assert f"SavedModel: {exported.path} (serving_default: beam {BEAM_SIZE}" in exported.stdout
+    assert f"Keras model: {exported.keras_path}" in exported.stdout
+    base = os.path.abspath(os.path.join(exported.output_dir, MODEL_NAME))
+    assert f"model base path {base}" in exported.stdout
+
+
+def test_defaults():
+    parser = argparse.ArgumentParser()
+    cli_export.add_arguments(parser)
+    parsed = parser.parse_args(["--run", "r", "--name", "n"])
+    assert (parsed.version, parsed.beam_size, parsed.alpha, parsed.output_dir,
+            parsed.overwrite) == (None, 4, 0.6, "saved_models", False)
+
+
+@pytest.mark.parametrize("extra, message", [
+    (["--version", "1"], "Version 1 already exists"),
+    (["--beam-size", "0"], "--beam-size must be >= 1, got 0"),
+    (["--version", "0"], "positive integer, got 0"),
+])
+def test_errors_name_the_problem_and_change_nothing(exported, run_dir, capsys, extra, message):
+    before = sorted(os.listdir(os.path.join(exported.output_dir, MODEL_NAME)))
+    argv = ["--run", str(run_dir), "--name", MODEL_NAME,
+            "--output-dir", str(exported.output_dir)] + extra
+    assert run(argv) == 1
+    assert message in capsys.readouterr().err
+    assert sorted(os.listdir(os.path.join(exported.output_dir, MODEL_NAME))) == before
+
+
+def test_a_folder_that_is_not_a_run_is_reported(tmp_path, capsys):
+    assert run(["--run", str(tmp_path), "--name", MODEL_NAME,
+                "--output-dir", str(tmp_path / "out")]) == 1
+    assert "tf-transformer train" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()

@@ -1,0 +1,81 @@
+"""The servable folder `export` writes: layout, the .keras copy, failures, refusals."""
+
+import os
+import shutil
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from tests.export.conftest import MODEL_NAME
+from tf_transformer.export import exporter
+from tf_transformer.export.warmup import WARMUP_FILE
+
+
+def test_the_servable_holds_one_version_and_the_keras_folder(exported):
+    base = os.path.join(exported.output_dir, MODEL_NAME)
+    assert sorted(os.listdir(base)) == ["1", "keras"]
+    assert os.listdir(os.path.join(base, "keras")) == ["1.keras"]
+    assert {"saved_model.pb", "variables", "assets", "assets.extra"} <= set(
+        os.listdir(exported.path))
+    assert os.path.isfile(os.path.join(exported.path, WARMUP_FILE))
+
+
+def test_the_keras_export_restores_the_same_model(exported, trained):
+    restored = keras.saving.load_model(exported.keras_path)
+    assert restored.get_config() == trained.model.get_config()
+    source = trained.source_tokenizer.tokenize(["Ein Mann läuft am Strand entlang."])
+    source = source.to_tensor().numpy()
+    target_input = np.array([[2, 5, 6, 7]], np.int32)
+    np.testing.assert_allclose(restored((source, target_input), training=False),
+                               trained.model((source, target_input), training=False),
+                               atol=1e-6)
+
+
+@pytest.fixture
+def servable_copy(exported, tmp_path):
+    """A throwaway copy of saved_models/ (version 1 and keras/1.keras)."""
+    output_dir = tmp_path / "saved_models"
+    shutil.copytree(exported.output_dir, output_dir)
+    return output_dir
+
+
+def listing(output_dir):
+    base = output_dir / MODEL_NAME
+    return sorted(os.listdir(base)), sorted(os.listdir(base / "keras"))
+
+
+def test_a_failed_export_leaves_version_1_as_it_was_and_nothing_else(servable_copy, trained,
+                                                                     monkeypatch):
+    before = listing(servable_copy)
+    pb = servable_copy / MODEL_NAME / "1" / "saved_model.pb"
+    pb_bytes = pb.read_bytes()
+
+    def save_half_then_fail(module, export_dir, signatures=None):
+        with open(os.path.join(export_dir, "saved_model.pb"), "wb") as f:
+            f.write(b"half")
+        raise OSError("No space left on device")
+
+    monkeypatch.setattr(tf.saved_model, "save", save_half_then_fail)
+    with pytest.raises(OSError, match="No space left"):
+        exporter.export(trained.model, trained.source_tokenizer, trained.target_tokenizer,
+                        str(servable_copy), MODEL_NAME, warmup_sentences=["Ein Hund."])
+    assert listing(servable_copy) == before
+    assert pb.read_bytes() == pb_bytes
+
+
+def test_an_existing_version_is_refused_and_kept(servable_copy, trained):
+    before = listing(servable_copy)
+    with pytest.raises(FileExistsError, match="--overwrite"):
+        exporter.export(trained.model, trained.source_tokenizer, trained.target_tokenizer,
+                        str(servable_copy), MODEL_NAME, warmup_sentences=["Ein Hund."],
+                        version=1)
+    assert listing(servable_copy) == before
+
+
+@pytest.mark.parametrize("name", ["", "a/b", ".hidden"])
+def test_servable_names_are_plain_folder_names(trained, tmp_path, name):
+    with pytest.raises(ValueError, match="plain folder name"):
+        exporter.export(trained.model, trained.source_tokenizer, trained.target_tokenizer,
+                        str(tmp_path), name, warmup_sentences=["Ein Hund."])
