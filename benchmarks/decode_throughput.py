@@ -1,0 +1,172 @@
+"""Decoding throughput and latency of tf_transformer's cached greedy and beam search.
+
+The workload of ../shared/bench/decode_*.py (their `bench_common.py` is imported): a
+randomly initialised seed-size model (d_model 256, 8 heads, 6+6 layers, ff 1024,
+vocabularies 8000/6000), the 1000 test_2016_flickr sentences in batches of 64, every
+sentence forced to exactly 30 generated tokens (EOS is masked, like CTranslate2's
+min_decoding_length), 2 intra-op threads, fp32. Variants: greedy and beam 4, each
+with and without XLA (`jit_compile`); batch-1 latency is the median over the first
+--latency-n sentences. Under XLA every distinct source width compiles once, so sources
+are padded to a multiple of 8 columns and every shape is compiled before timing
+(reported as compile_s); padding never changes the output.
+
+With --run RUN it instead times a trained model end to end (strings in, strings out,
+stopping at EOS) through `Translator` on the raw test_2016_flickr German sentences.
+
+Usage (from the repository root; the anchors' folder is ../shared/bench or $BENCH_DIR):
+  .venv/bin/python benchmarks/decode_throughput.py [--variants greedy,beam4] [--xla both]
+  .venv/bin/python benchmarks/decode_throughput.py --run runs/seed
+Prints one line per variant and one JSON line last, with the keys of decode_tf.py.
+"""
+import argparse
+import os
+import statistics
+import sys
+import time
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.environ.get("BENCH_DIR", os.path.join(HERE, "..", "..", "shared", "bench")))
+sys.path.insert(0, os.path.join(HERE, ".."))
+import bench_common as bc  # noqa: E402
+import keras  # noqa: E402
+import numpy as np  # noqa: E402
+import tensorflow as tf  # noqa: E402
+
+from tf_transformer.decoding.generate import BEAM_INVARIANT  # noqa: E402
+from tf_transformer.decoding.search import NEG_INF, beam_search, greedy_search  # noqa: E402
+from tf_transformer.model import Transformer  # noqa: E402
+
+XLA_WIDTH_MULTIPLE = 8
+
+
+def make_decoder(model, beam_size, jit_compile):
+    """A tf.function: source ids (B, S) -> (B, 30) best ids, 30 forced steps."""
+    steps = bc.DECODE_STEPS
+    no_eos = tf.one_hot(bc.EOS, model.config.tgt_vocab_size) * NEG_INF
+
+    def next_fn(tokens, cache, index):
+        logits, cache = model.decode_step(tokens, cache, index)
+        return logits + no_eos, cache
+
+    @tf.function(jit_compile=jit_compile, reduce_retracing=True)
+    def decode(source_ids):
+        batch = tf.shape(source_ids)[0]
+        memory, _ = model.encode(source_ids, training=False)
+        cache = model.init_cache(memory, source_ids, steps)
+        if beam_size == 1:
+            return greedy_search(next_fn, cache, batch, steps).ids
+        return beam_search(next_fn, cache, batch, steps, beam_size, alpha=0.6,
+                           beam_invariant=BEAM_INVARIANT[True]).ids[:, 0]
+
+    return decode
+
+
+def pad_width(batch, multiple):
+    width = -(-batch.shape[1] // multiple) * multiple
+    return np.pad(batch, [(0, 0), (0, width - batch.shape[1])])
+
+
+def run_variant(model, batches, singles, beam_size, jit_compile):
+    decode = make_decoder(model, beam_size, jit_compile)
+    multiple = XLA_WIDTH_MULTIPLE if jit_compile else 1
+    batches = [pad_width(b, multiple) for b in batches]
+    singles = [pad_width(s, multiple) for s in singles]
+    t0 = time.perf_counter()
+    for shape in sorted({b.shape for b in batches + singles}):  # warm-up / compile
+        decode(np.ones(shape, np.int32))
+    compile_s = time.perf_counter() - t0
+    n_sent, t0 = 0, time.perf_counter()
+    for src in batches:
+        out = decode(src).numpy()
+        assert out.shape == (src.shape[0], bc.DECODE_STEPS) and np.all(out != bc.EOS), out
+        n_sent += src.shape[0]
+    total = time.perf_counter() - t0
+    latencies = []
+    for src in singles:
+        t0 = time.perf_counter()
+        decode(src).numpy()
+        latencies.append(time.perf_counter() - t0)
+    name = "greedy" if beam_size == 1 else f"beam{beam_size}"
+    return dict(variant=f"tf_transformer_{name}_cached{'_xla' if jit_compile else ''}_fp32",
+                sentences=n_sent, batch=bc.DECODE_BATCH, steps=bc.DECODE_STEPS,
+                mean_out_len=float(bc.DECODE_STEPS), total_s=round(total, 2),
+                sent_per_s=round(n_sent / total, 2),
+                gen_tok_per_s=round(n_sent * bc.DECODE_STEPS / total, 1),
+                latency_b1_ms=round(1000 * statistics.median(latencies), 1),
+                latency_b1_min_ms=round(1000 * min(latencies), 1),
+                compile_s=round(compile_s, 1))
+
+
+def run_trained(run_dir, beam_size, jit_compile, latency_n):
+    """Translator on raw sentences, stopping at EOS: sentences/s and batch-1 latency."""
+    from tf_transformer.decoding.translator import Translator
+
+    translator = Translator.from_run_dir(run_dir, jit_compile=jit_compile)
+    sentences = bc.read_lines("test_2016_flickr.de.gz")
+    t0 = time.perf_counter()
+    translator.translate(sentences[:bc.DECODE_BATCH], beam_size)  # warm-up
+    compile_s = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    results = translator.translate_detailed(sentences, beam_size, batch_size=bc.DECODE_BATCH)
+    total = time.perf_counter() - t0
+    tokens = sum(len(r.target_tokens) for r in results)
+    latencies = []
+    for sentence in sentences[:latency_n]:
+        t0 = time.perf_counter()
+        translator.translate([sentence], beam_size)
+        latencies.append(time.perf_counter() - t0)
+    name = "greedy" if beam_size == 1 else f"beam{beam_size}"
+    return dict(variant=f"tf_transformer_trained_{name}{'_xla' if jit_compile else ''}_fp32",
+                sentences=len(sentences), batch=bc.DECODE_BATCH, steps="eos",
+                mean_out_len=round(tokens / len(sentences), 2), total_s=round(total, 2),
+                sent_per_s=round(len(sentences) / total, 2),
+                gen_tok_per_s=round(tokens / total, 1),
+                latency_b1_ms=round(1000 * statistics.median(latencies), 1),
+                latency_b1_min_ms=round(1000 * min(latencies), 1),
+                compile_s=round(compile_s, 1))
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--variants", default="greedy,beam4", help="greedy and/or beamK")
+    ap.add_argument("--xla", choices=["off", "on", "both"], default="both")
+    ap.add_argument("--latency-n", type=int, default=20)
+    ap.add_argument("--batches", type=int, default=None, help="only the first N batches")
+    ap.add_argument("--run", default=None, help="time this trained run instead (stops at EOS)")
+    args = ap.parse_args()
+    tf.config.threading.set_intra_op_parallelism_threads(bc.THREADS)
+    tf.config.threading.set_inter_op_parallelism_threads(bc.INTEROP)
+    keras.utils.set_random_seed(bc.SEED)
+    jits = {"off": [False], "on": [True], "both": [False, True]}[args.xla]
+    beam_sizes = [1 if v == "greedy" else int(v.removeprefix("beam"))
+                  for v in args.variants.split(",")]
+    if args.run:
+        results = [run_trained(args.run, beam_size, jit_compile, args.latency_n)
+                   for beam_size in beam_sizes for jit_compile in jits]
+        for result in results:
+            print(result, flush=True)
+        bc.emit(dict(script="decode_throughput", run=args.run,
+                     framework=f"tensorflow {tf.__version__} keras {keras.__version__}",
+                     results=results))
+        return
+    wl = bc.load_workload()
+    batches = wl["test"][: args.batches]
+    singles = [row[: int((row != bc.PAD).sum())][None, :]
+               for row in wl["test"][0][: args.latency_n]]
+    model = Transformer.from_preset("seed", src_vocab_size=bc.SRC_VOCAB,
+                                    tgt_vocab_size=bc.TGT_VOCAB, max_length=bc.MAX_POS)
+    model((batches[0][:2], batches[0][:2, :3]))  # build the weights
+    results = []
+    for beam_size in beam_sizes:
+        for jit_compile in jits:
+            results.append(run_variant(model, batches, singles, beam_size, jit_compile))
+            print(results[-1], flush=True)
+    bc.emit(dict(script="decode_throughput",
+                 framework=f"tensorflow {tf.__version__} keras {keras.__version__}",
+                 params=int(model.count_params()), results=results))
+
+
+if __name__ == "__main__":
+    main()
