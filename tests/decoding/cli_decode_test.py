@@ -17,13 +17,20 @@ LINES = ["ein Mann fährt Fahrrad.", "", "die Frau läuft im Park.", "Kind."]
 @pytest.fixture
 def run(monkeypatch, toy_translator, tmp_path):
     """Runs a subcommand with the toy translator standing in for RUN's model."""
-    monkeypatch.setattr(Translator, "from_run_dir", lambda *a, **k: toy_translator)
+    calls = []
+
+    def from_run_dir(run_dir, weights=None, **kwargs):
+        calls.append(kwargs)
+        return toy_translator
+
+    monkeypatch.setattr(Translator, "from_run_dir", from_run_dir)
 
     def run(name, argv):
         parser = argparse.ArgumentParser()
         getattr(cli_decode, f"add_{name}_arguments")(parser)
         return getattr(cli_decode, f"run_{name}")(parser.parse_args(["--run", str(tmp_path)] + argv))
 
+    run.calls = calls
     return run
 
 
@@ -47,6 +54,7 @@ def test_evaluate_prints_signature_and_writes_results(run, monkeypatch, capsys, 
     references = ["A MAN RIDES A BIKE.", "", "THE WOMAN RUNS IN THE PARK.", "CHILD."]
     monkeypatch.setattr(cli_decode, "load_split_pairs", lambda run_dir, split: (LINES, references))
     assert run("evaluate", ["--beam-size", "2", "--output-dir", str(tmp_path / "eval")]) == 0
+    assert run.calls[-1] == {"jit_compile": False, "use_cache": True}
     out = capsys.readouterr().out
     assert "sacreBLEU signature: nrefs:1|case:mixed|eff:no|tok:13a" in out
     assert " greedy: BLEU" in out and "  beam2: BLEU" in out and "sent/s" in out
@@ -79,3 +87,10 @@ def test_from_run_dir_restores_the_translator(toy_translator, tmp_path):
     assert restored.translate(LINES, beam_size=2) == toy_translator.translate(LINES, beam_size=2)
     with pytest.raises(FileNotFoundError, match="tf-transformer train"):
         Translator.from_run_dir(str(tmp_path / "nothing"))
+
+
+def test_evaluate_uncached_and_xla_flags_reach_the_translator(run, monkeypatch, tmp_path):
+    monkeypatch.setattr(cli_decode, "load_split_pairs", lambda run_dir, split: (LINES, LINES))
+    run("evaluate", ["--beam-size", "1", "--uncached", "--xla", "--limit", "1",
+                     "--output-dir", str(tmp_path / "eval")])
+    assert run.calls[-1] == {"jit_compile": True, "use_cache": False}

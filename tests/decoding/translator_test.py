@@ -4,6 +4,8 @@ import logging
 import numpy as np
 import pytest
 
+from tf_transformer.decoding.translator import Translator
+
 SENTENCES = ["ein Mann fährt Fahrrad.", "", "die Frau läuft im Park mit einem Hund.",
              "   ", "Kind.", "der Hund spielt mit einem Ball auf der Straße im Park."]
 
@@ -52,3 +54,15 @@ def test_attention_weights_match_the_tokens(toy_translator):
         np.testing.assert_allclose(result.cross_attention.sum(-1), 1.0, atol=1e-5)
         np.testing.assert_allclose(result.encoder_attention.sum(-1), 1.0, atol=1e-5)
     assert results[1].cross_attention is None
+
+
+def test_uncached_translator_gives_the_same_translations(toy_translator):
+    uncached = Translator(toy_translator.model, toy_translator.source_tokenizer,
+                          toy_translator.target_tokenizer, max_length_ratio=1.0,
+                          max_length_offset=4, use_cache=False)
+    for beam_size in (1, 2):
+        cached = toy_translator.translate_detailed(SENTENCES, beam_size)
+        reference = uncached.translate_detailed(SENTENCES, beam_size)
+        assert [t.text for t in cached] == [t.text for t in reference]
+        np.testing.assert_allclose([t.score for t in cached], [t.score for t in reference],
+                                   atol=1e-4)

@@ -4,7 +4,9 @@
       Translates the split with greedy search and (if --beam-size > 1) beam search,
       writes RUN/eval/<split>.<greedy|beamK>.txt and <split>.metrics.json, and prints
       cased sacreBLEU with its signature, lowercased BLEU, chrF, a tutorial-comparable
-      BLEU (see `tf_transformer.decoding.evaluate`) and the decoding speed.
+      BLEU (see `tf_transformer.decoding.evaluate`) and the decoding speed. With
+      --uncached the decoder re-runs on the whole prefix at every step (no KV cache);
+      its hypothesis files must be identical to a cached run's.
   tf-transformer translate --run RUN [--input FILE] [--output FILE] [--beam-size 4]
       One translation per input line, stdin to stdout by default (a progress bar is
       shown when reading a file). Empty lines give empty lines; lines longer than the
@@ -39,11 +41,12 @@ def _add_decoding_arguments(parser: argparse.ArgumentParser, default_beam: int) 
                         help="XLA-compile the search (faster per sentence, compiles per width)")
 
 
-def _translator(args) -> Translator:
+def _translator(args, use_cache: bool = True) -> Translator:
     if args.beam_size < 1:
         raise SystemExit(f"--beam-size must be >= 1, got {args.beam_size}.")
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s: %(message)s")
-    return Translator.from_run_dir(args.run, weights=args.weights, jit_compile=args.xla)
+    return Translator.from_run_dir(args.run, weights=args.weights, jit_compile=args.xla,
+                                   use_cache=use_cache)
 
 
 def add_evaluate_arguments(parser: argparse.ArgumentParser) -> None:
@@ -53,10 +56,13 @@ def add_evaluate_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--output-dir", default=None, help="default: RUN/eval")
     parser.add_argument("--limit", type=int, default=None,
                         help="only the first N sentences (quick checks)")
+    parser.add_argument("--uncached", action="store_true",
+                        help="decode without the KV cache (slow; diff the hypotheses with a "
+                             "cached run to check that both agree)")
 
 
 def run_evaluate(args) -> int:
-    translator = _translator(args)
+    translator = _translator(args, use_cache=not args.uncached)
     sources, references = load_split_pairs(args.run, args.split)
     sources, references = sources[:args.limit], references[:args.limit]
     beam_sizes = (1,) if args.beam_size == 1 else (1, args.beam_size)

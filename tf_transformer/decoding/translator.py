@@ -54,17 +54,20 @@ class Translator:
       max_length_ratio, max_length_offset: output-length limit relative to the source.
       jit_compile: XLA-compile the search (tokenization stays outside XLA). Each new
         padded source width compiles once; widths are rounded up to a multiple of 8.
+      use_cache: False re-runs the whole decoder at every step instead of using the KV
+        cache: much slower, only to check that both give the same translations.
     """
 
     def __init__(self, model, source_tokenizer, target_tokenizer,
                  max_length_ratio: float = 1.5, max_length_offset: int = 10,
-                 jit_compile: bool = False):
+                 jit_compile: bool = False, use_cache: bool = True):
         self.model = model
         self.source_tokenizer = source_tokenizer
         self.target_tokenizer = target_tokenizer
         self.max_length_ratio = max_length_ratio
         self.max_length_offset = max_length_offset
         self.jit_compile = jit_compile
+        self.use_cache = use_cache
         self._searches = {}
         self._attention = tf.function(self._attention_weights, reduce_retracing=True)
 
@@ -123,7 +126,8 @@ class Translator:
         if key not in self._searches:
             def search(source_ids):
                 return translate_ids(self.model, source_ids, beam_size, alpha,
-                                     self.max_length_ratio, self.max_length_offset)
+                                     self.max_length_ratio, self.max_length_offset,
+                                     self.use_cache)
             self._searches[key] = tf.function(
                 search, jit_compile=self.jit_compile,
                 input_signature=[tf.TensorSpec([None, None], tf.int32)])
