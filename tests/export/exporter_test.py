@@ -22,6 +22,13 @@ def test_the_servable_holds_one_version_and_the_keras_folder(exported):
     assert os.path.isfile(os.path.join(exported.path, WARMUP_FILE))
 
 
+def test_the_saved_model_stores_each_weight_once(exported, trained):
+    checkpoint = os.path.join(exported.path, "variables", "variables")
+    sizes = [int(np.prod(shape)) for name, shape in tf.train.list_variables(checkpoint)
+             if name != "_CHECKPOINTABLE_OBJECT_GRAPH"]
+    assert sum(sizes) == trained.model.count_params()
+
+
 def test_the_keras_export_restores_the_same_model(exported, trained):
     restored = keras.saving.load_model(exported.keras_path)
     assert restored.get_config() == trained.model.get_config()

@@ -2,15 +2,21 @@
 
 Usage: python reload_check.py EXPORT_DIR REQUEST_JSON REPORT_JSON
 
+Runs each requested batch twice:
+- like TF Serving: the SavedModel loaded into a graph session (`tf.compat.v1` loader:
+  restore op, init op, then `Session.run` with the SignatureDef's tensor names, as
+  the C++ `LoadSavedModel` the model server uses does);
+- like a Python user: `tf.saved_model.load(...).signatures[key](inputs=...)`.
+
 REQUEST_JSON: {"batches": {label: {"signature": key, "inputs": [base64 of each input]}}}.
 REPORT_JSON gets:
   core_ops: ops registered by `import tensorflow` alone (before TF Text loads);
   text_ops: ops that `import tensorflow_text` adds;
   graph_ops: every op type in saved_model.pb (graph nodes and all library functions);
   ops_without_cpu_kernel: graph ops with no CPU kernel in this process;
-  signatures: {key: {"inputs"|"outputs": {name: [dtype, shape]}}};
-  outputs: {label: {output name: {"shape", "values"}}}: values flattened, strings
-    as base64;
+  signatures: {key: {"inputs"|"outputs": {name: [dtype, shape]}}} of the SignatureDefs;
+  outputs, python_outputs: {label: {output name: {"shape", "values"}}} from the session
+    and from tf.saved_model.load; values flattened, strings as base64;
   project_modules: tf_transformer modules imported (must be none).
 Imports nothing from this repository: what it can do, TF Serving can do.
 """
@@ -19,10 +25,11 @@ import json
 import os
 import sys
 
+import numpy as np
 import tensorflow as tf
+from tensorflow.core.framework import op_def_pb2
 from tensorflow.core.protobuf import saved_model_pb2
 from tensorflow.python.client import pywrap_tf_session
-from tensorflow.core.framework import op_def_pb2
 from tensorflow.python.framework import kernels
 
 
@@ -57,8 +64,40 @@ def encode(value):
     return value.reshape(-1).tolist()
 
 
-def spec(tensor_spec):
-    return [tensor_spec.dtype.name, tensor_spec.shape.as_list()]
+def tensor_spec(tensor_info):
+    shape = [None if d.size == -1 else d.size for d in tensor_info.tensor_shape.dim]
+    return [tf.dtypes.as_dtype(tensor_info.dtype).name, shape]
+
+
+def run_in_session(export_dir, batches):
+    """Outputs per batch label, run as TF Serving runs a SavedModel."""
+    outputs = {}
+    with tf.compat.v1.Graph().as_default(), tf.compat.v1.Session() as session:
+        meta_graph = tf.compat.v1.saved_model.loader.load(session, ["serve"], export_dir)
+        for label, (signature, inputs) in batches.items():
+            signature_def = meta_graph.signature_def[signature]
+            fetches = {name: info.name for name, info in signature_def.outputs.items()}
+            feed = {signature_def.inputs["inputs"].name: np.array(inputs, dtype=object)}
+            result = session.run(fetches, feed_dict=feed)
+            outputs[label] = {name: {"shape": list(value.shape), "values": encode(value)}
+                              for name, value in result.items()}
+        signatures = {
+            key: {"inputs": {name: tensor_spec(i) for name, i in sd.inputs.items()},
+                  "outputs": {name: tensor_spec(o) for name, o in sd.outputs.items()}}
+            for key, sd in meta_graph.signature_def.items() if not key.startswith("__")}
+    return outputs, signatures
+
+
+def run_in_python(export_dir, batches):
+    """Outputs per batch label through `tf.saved_model.load`."""
+    loaded = tf.saved_model.load(export_dir)
+    outputs = {}
+    for label, (signature, inputs) in batches.items():
+        result = loaded.signatures[signature](
+            inputs=tf.constant(inputs, tf.string, shape=[len(inputs)]))
+        outputs[label] = {name: {"shape": value.shape.as_list(), "values": encode(value.numpy())}
+                          for name, value in result.items()}
+    return outputs
 
 
 def main(export_dir, request_path, report_path):
@@ -67,25 +106,16 @@ def main(export_dir, request_path, report_path):
 
     text_ops = registered_ops() - core_ops
     ops = graph_ops(export_dir)
-    loaded = tf.saved_model.load(export_dir)
     with open(request_path, encoding="utf-8") as f:
         request = json.load(f)
-    outputs = {}
-    for label, batch in request["batches"].items():
-        inputs = [base64.b64decode(value) for value in batch["inputs"]]
-        function = loaded.signatures[batch["signature"]]
-        result = function(inputs=tf.constant(inputs, tf.string, shape=[len(inputs)]))
-        outputs[label] = {name: {"shape": value.shape.as_list(), "values": encode(value.numpy())}
-                          for name, value in result.items()}
-    signatures = {
-        key: {"inputs": {name: spec(s) for name, s in
-                         function.structured_input_signature[1].items()},
-              "outputs": {name: spec(s) for name, s in function.structured_outputs.items()}}
-        for key, function in loaded.signatures.items()}
+    batches = {label: (batch["signature"], [base64.b64decode(v) for v in batch["inputs"]])
+               for label, batch in request["batches"].items()}
+    outputs, signatures = run_in_session(export_dir, batches)
     report = {
         "core_ops": sorted(core_ops), "text_ops": sorted(text_ops), "graph_ops": sorted(ops),
         "ops_without_cpu_kernel": sorted(op for op in ops if not has_cpu_kernel(op)),
         "signatures": signatures, "outputs": outputs,
+        "python_outputs": run_in_python(export_dir, batches),
         "project_modules": sorted(m for m in sys.modules if m.startswith("tf_transformer")),
     }
     with open(report_path, "w", encoding="utf-8") as f:

@@ -75,6 +75,21 @@ def test_the_fresh_process_needs_no_project_code(reload_report):
     assert reload_report["project_modules"] == []
 
 
+def test_a_graph_session_as_tf_serving_runs_it_equals_tf_saved_model_load(reload_report):
+    # "outputs" come from the session path TF Serving uses; tf.saved_model.load takes
+    # another (it rebinds variables through the object graph), which once hid a bug.
+    for label, outputs in reload_report["outputs"].items():
+        python = reload_report["python_outputs"][label]
+        assert set(python) == set(outputs), label
+        for name, output in outputs.items():
+            assert python[name]["shape"] == output["shape"], (label, name)
+            if name in ("translations", "tokens"):  # strings (base64)
+                assert python[name]["values"] == output["values"], (label, name)
+            else:
+                np.testing.assert_allclose(python[name]["values"], output["values"],
+                                           atol=1e-5, err_msg=f"{label} {name}")
+
+
 @pytest.mark.parametrize("label, beam_size", [("beam", BEAM_SIZE), ("greedy", 1)])
 def test_reloaded_translations_equal_the_in_memory_translator(reload_report, translator,
                                                               label, beam_size):

@@ -59,11 +59,7 @@ class TranslationModule(tf.Module):
         super().__init__(name=name)
         if beam_size < 1:
             raise ValueError(f"beam_size must be >= 1, got {beam_size}.")
-        if model.config.max_length < 3:
-            raise ValueError(
-                f"The model has {model.config.max_length} positions; a source needs at "
-                "least 3 ([BOS] token [EOS]).")
-        self.model = model
+        self._set_untracked_model(model)
         self.source_tokenizer = source_tokenizer
         self.target_tokenizer = target_tokenizer
         self.beam_size = beam_size
@@ -72,11 +68,26 @@ class TranslationModule(tf.Module):
         self.max_length_offset = max_length_offset
         self.assets = [tf.saved_model.Asset(path) for path in assets]
 
+    @tf.__internal__.tracking.no_automatic_dependency_tracking
+    def _set_untracked_model(self, model):
+        # Saved through the variables its functions read instead; see `signatures`.
+        self.model = model
+
     def signatures(self) -> dict:
-        """Concrete functions by signature key, for `tf.saved_model.save`."""
+        """Concrete functions by signature key, for `tf.saved_model.save`.
+
+        Also tracks the tf.Variables they read. Tracking the Keras model instead would
+        save each Keras 3 variable as a copy that the signatures do not read: Python's
+        `tf.saved_model.load` copes, but TF Serving restores the checkpoint into the
+        graph's copies and then fails with "Could not find variable" (keras-team/keras
+        issues 19274 and 20095; Keras' own ExportArchive tracks the variables the same way).
+        """
         functions = (self.translate, self.translate_greedy, self.tokenize)
-        return {key: function.get_concrete_function()
-                for key, function in zip(SIGNATURE_KEYS, functions)}
+        concrete = {key: function.get_concrete_function()
+                    for key, function in zip(SIGNATURE_KEYS, functions)}
+        used = {id(v): v for function in concrete.values() for v in function.variables}
+        self.variables_used = list(used.values())
+        return concrete
 
     def _clean(self, inputs):
         """Valid UTF-8: each invalid byte sequence becomes U+FFFD."""
