@@ -1,0 +1,82 @@
+import pytest
+import yaml
+
+from tf_transformer.training import config as run_config
+from tf_transformer.training.config import ConfigError, RunConfig
+
+
+def test_seed_yaml_lists_every_field_with_its_default():
+    text = (run_config.importlib.resources.files("tf_transformer") / "configs" / "seed.yaml")
+    values = yaml.safe_load(text.read_text())
+    defaults = RunConfig().to_dict()
+    assert {s: sorted(v) for s, v in values.items()} == {s: sorted(v) for s, v in defaults.items()}
+    assert run_config.load("seed") == RunConfig()
+
+
+def test_seed_config_is_the_seed_recipe():
+    config = run_config.load("seed")
+    assert config.model.preset == "seed" and config.model.overrides() == {}
+    optimizer = config.optimizer
+    assert (optimizer.name, optimizer.learning_rate, optimizer.beta_1, optimizer.beta_2,
+            optimizer.epsilon, optimizer.schedule) == ("adam", 5e-4, 0.9, 0.98, 1e-9, "constant")
+    assert config.training.label_smoothing == 0.0
+
+
+def test_shipped_configs_load_and_best_differs_from_seed():
+    assert {"seed", "best"} <= set(run_config.shipped_configs())
+    best = run_config.load("best")
+    assert best.training.label_smoothing > 0 and best.optimizer.schedule == "inverse_sqrt"
+    assert best.model.preset == "seed"  # same architecture, better recipe
+
+
+def test_overrides_are_typed_and_applied(tmp_path):
+    config = run_config.load("seed", [
+        "training.epochs=3", "optimizer.learning_rate=1e-3", "model.tie_embeddings=true",
+        "optimizer.clip_global_norm=1", "data.data_dir=/some/where", "training.steps_per_epoch=null",
+    ])
+    assert config.training.epochs == 3
+    assert config.optimizer.learning_rate == 1e-3  # "1e-3" is a string to PyYAML
+    assert config.optimizer.clip_global_norm == 1.0 and isinstance(config.optimizer.clip_global_norm, float)
+    assert config.model.overrides() == {"tie_embeddings": True}
+    assert config.data.data_dir == "/some/where"
+    path = tmp_path / "run.yaml"
+    run_config.dump(config, str(path))
+    assert run_config.load(str(path)) == config
+
+
+def test_partial_file_keeps_defaults(tmp_path):
+    path = tmp_path / "mine.yaml"
+    path.write_text("training:\n  epochs: 2\noptimizer:\n  epsilon: 1e-8\n")
+    config = run_config.load(str(path))
+    assert config.training.epochs == 2 and config.optimizer.epsilon == 1e-8
+    assert config.model == RunConfig().model
+
+
+@pytest.mark.parametrize("assignment, message", [
+    ("training.epoch=3", "Unknown config key training.epoch; valid keys of 'training': "
+                         "\\['distribution', 'epochs'"),
+    ("trainin.epochs=3", "Unknown config section 'trainin'.*valid sections: "
+                         "\\['callbacks', 'data', 'model', 'optimizer', 'training'\\]"),
+    ("training.mixed_precision=bf16",
+     "training.mixed_precision must be one of \\['float32', 'mixed_bfloat16', 'mixed_float16'\\], "
+     "got 'bf16'"),
+    ("training.epochs=ten", "training.epochs must be int, got 'ten'"),
+    ("training.epochs=2.5", "training.epochs must be int, got 2.5"),
+    ("training.jit_compile=1", "training.jit_compile must be bool, got 1"),
+    ("optimizer.clip_global_norm=x", "optimizer.clip_global_norm must be float or null, got 'x'"),
+    ("training.epochs=0", "training.epochs must be > 0, got 0"),
+    ("training.label_smoothing=1.5", "training.label_smoothing must be in \\[0, 1\\), got 1.5"),
+    ("model.preset=huge", "model.preset: 'huge' is not one of \\['base', 'seed', 'tiny'\\]"),
+    ("optimizer.weight_decay=0.01", "optimizer.weight_decay=0.01 needs optimizer.name=adamw"),
+    ("callbacks.final_weights=average", "needs callbacks.average_last >= 2"),
+    ("callbacks.monitor=val_bleu", "needs callbacks.bleu_every_epochs >= 1"),
+    ("epochs=3", "--set expects section.key=value"),
+])
+def test_bad_values_name_the_key_and_the_choices(assignment, message):
+    with pytest.raises(ConfigError, match=message):
+        run_config.load("seed", [assignment])
+
+
+def test_unknown_config_name_lists_shipped_ones():
+    with pytest.raises(ConfigError, match="No config file 'sed'; give a YAML path or one of .*'seed'"):
+        run_config.load("sed")

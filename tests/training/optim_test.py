@@ -1,0 +1,55 @@
+import math
+
+import keras
+import numpy as np
+import pytest
+
+from tf_transformer.training.config import OptimizerConfig
+from tf_transformer.training.optim import InverseSqrtSchedule, make_optimizer
+
+
+def test_schedule_is_noam_with_explicit_peak():
+    d_model, warmup = 512, 4000
+    peak = d_model ** -0.5 * warmup ** -0.5
+    schedule = InverseSqrtSchedule(peak, warmup)
+    for step in (1, 100, 3999, 4000, 10000, 100000):
+        noam = d_model ** -0.5 * min(step ** -0.5, step * warmup ** -1.5)
+        # Keras passes the 0-based iteration count.
+        np.testing.assert_allclose(float(schedule(step - 1)), noam, rtol=1e-6)
+    assert math.isclose(float(schedule(warmup - 1)), peak, rel_tol=1e-6)
+
+
+def test_schedule_counts_updates_when_accumulating():
+    schedule = InverseSqrtSchedule(1e-3, 10, accumulation_steps=4)
+    assert float(schedule(0)) == float(schedule(3)) == pytest.approx(1e-4)
+    assert float(schedule(4)) == pytest.approx(2e-4)
+
+
+def test_default_optimizer_is_the_seed_adam():
+    optimizer = make_optimizer(OptimizerConfig())
+    assert isinstance(optimizer, keras.optimizers.Adam)
+    assert not isinstance(optimizer, keras.optimizers.AdamW)
+    config = optimizer.get_config()
+    assert (config["beta_1"], config["beta_2"], config["epsilon"]) == (0.9, 0.98, 1e-9)
+    assert float(optimizer.learning_rate) == pytest.approx(5e-4)
+    assert config["global_clipnorm"] is None and config["gradient_accumulation_steps"] is None
+
+
+def test_clipping_accumulation_and_weight_decay_options():
+    optimizer = make_optimizer(OptimizerConfig(
+        name="adamw", weight_decay=0.01, clip_global_norm=1.0, schedule="inverse_sqrt",
+        warmup_steps=10, gradient_accumulation_steps=2))
+    config = optimizer.get_config()
+    assert isinstance(optimizer, keras.optimizers.AdamW) and config["weight_decay"] == 0.01
+    assert config["global_clipnorm"] == 1.0 and config["gradient_accumulation_steps"] == 2
+    assert isinstance(optimizer._learning_rate, InverseSqrtSchedule)
+
+
+def test_adamw_decays_kernels_but_not_biases_norms_or_embeddings():
+    model = keras.Sequential([
+        keras.Input((3,), dtype="int32"), keras.layers.Embedding(5, 4),
+        keras.layers.LayerNormalization(), keras.layers.Dense(2)])
+    optimizer = make_optimizer(OptimizerConfig(name="adamw", weight_decay=0.1))
+    optimizer.build(model.trainable_variables)
+    decayed = {v.name for v in model.trainable_variables if optimizer._use_weight_decay(v)}
+    assert decayed == {"kernel"}

@@ -1,0 +1,266 @@
+"""Callbacks of `tf-transformer train`: backups, checkpoints, averaging, BLEU, logs.
+
+Every file is written beside its destination and renamed into place, so a run
+killed at any moment (even with SIGKILL) leaves either the old or the new file,
+never half of one.
+"""
+
+import json
+import math
+import os
+import shutil
+
+import keras
+import numpy as np
+
+
+def _replace_atomically(write, path):
+    """Calls `write(tmp_path)`, then renames the temporary file to `path`."""
+    directory, name = os.path.split(path)
+    tmp = os.path.join(directory, f".tmp-{name}")  # keeps the ".weights.h5" suffix
+    write(tmp)
+    os.replace(tmp, path)
+
+
+def write_json(value, path):
+    """Writes `value` as JSON, atomically."""
+
+    def write(tmp):
+        with open(tmp, "w", encoding="utf-8") as f:
+            json.dump(value, f, indent=2)
+
+    _replace_atomically(write, path)
+
+
+def read_json(path):
+    with open(path, encoding="utf-8") as f:
+        return json.load(f)
+
+
+class ModelWeights:
+    """Model weights without optimizer state: small files to decode, export, average.
+
+    `model.save_weights` also stores the optimizer's slots (3x the size for
+    Adam); this writes the weights through an uncompiled copy of the model.
+
+    Args:
+        model: the (built) model being trained.
+        sample_inputs: inputs that build a copy of it, e.g. `(src[:1], tgt[:1])`.
+    """
+
+    def __init__(self, model, sample_inputs):
+        self.model = model
+        self.copy = type(model).from_config(model.get_config())
+        self.copy(sample_inputs, training=False)
+
+    def save(self, path):
+        """Writes the model's current weights to `path` (`*.weights.h5`)."""
+        self.copy.set_weights(self.model.get_weights())
+        _replace_atomically(self.copy.save_weights, path)
+
+    def read(self, path):
+        """The list of arrays stored in `path`, in `model.get_weights()` order."""
+        self.copy.load_weights(path)
+        return self.copy.get_weights()
+
+    def save_average(self, paths, path):
+        """Writes the element-wise mean of the weights in `paths` to `path`."""
+        total = [np.asarray(w, np.float64) for w in self.read(paths[0])]
+        for other in paths[1:]:
+            for acc, w in zip(total, self.read(other)):
+                acc += w
+        self.copy.set_weights([(acc / len(paths)).astype(w.dtype)
+                               for acc, w in zip(total, self.copy.get_weights())])
+        _replace_atomically(self.copy.save_weights, path)
+
+
+class TrainingBackup(keras.callbacks.Callback):
+    """Backs up the full training state so that a killed run resumes where it was.
+
+    Like `keras.callbacks.BackupAndRestore`, but exact mid-epoch: the state
+    (weights and optimizer slots) and the number of batches trained are saved
+    together every `every_steps` batches and at the end of every epoch, and
+    `restore()` returns that number so the trainer can skip the batches already
+    seen. Each backup is a new folder; the file `latest` names the current one
+    and is replaced atomically, so a kill during a save leaves the previous
+    backup in place.
+
+    Args:
+        directory: folder for the backups.
+        every_steps: int, also back up every N batches; 0: epoch ends only.
+    """
+
+    def __init__(self, directory, every_steps=0):
+        super().__init__()
+        self.directory = directory
+        self.every_steps = every_steps
+        self.batches_done = 0
+
+    def restore(self, model):
+        """Loads the latest backup into `model` (built and compiled).
+
+        Returns:
+            int, the number of batches trained before the backup (0 if none).
+        """
+        pointer = os.path.join(self.directory, "latest")
+        if not os.path.exists(pointer):
+            return 0
+        with open(pointer, encoding="utf-8") as f:
+            folder = os.path.join(self.directory, f.read().strip())
+        if not model.optimizer.built:
+            model.optimizer.build(model.trainable_variables)
+        model.load_weights(os.path.join(folder, "state.weights.h5"))
+        self.batches_done = read_json(os.path.join(folder, "progress.json"))["batches_done"]
+        return self.batches_done
+
+    def save(self):
+        name = f"state-{self.batches_done:09d}"
+        folder = os.path.join(self.directory, name)
+        os.makedirs(folder, exist_ok=True)
+        self.model.save_weights(os.path.join(folder, "state.weights.h5"))
+        write_json({"batches_done": self.batches_done}, os.path.join(folder, "progress.json"))
+
+        def point(tmp):
+            with open(tmp, "w", encoding="utf-8") as f:
+                f.write(name)
+
+        _replace_atomically(point, os.path.join(self.directory, "latest"))
+        for old in os.listdir(self.directory):
+            if old.startswith("state-") and old != name:
+                shutil.rmtree(os.path.join(self.directory, old))
+
+    def on_train_batch_end(self, batch, logs=None):
+        self.batches_done += 1
+        if self.every_steps and self.batches_done % self.every_steps == 0:
+            self.save()
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.save()
+
+
+class BestCheckpoint(keras.callbacks.Callback):
+    """Keeps the weights of the best epoch by `monitor`, with its score.
+
+    The score is stored beside the weights (`<path>.json`), so a resumed run
+    compares against the best epoch of the runs before it. Epochs whose logs
+    lack `monitor` (e.g. BLEU computed every N epochs) are skipped.
+
+    Args:
+        weights: a `ModelWeights`.
+        path: `*.weights.h5` file.
+        monitor: key of the epoch logs, e.g. "val_loss".
+        mode: "min" or "max".
+    """
+
+    def __init__(self, weights, path, monitor="val_loss", mode="min"):
+        super().__init__()
+        if mode not in ("min", "max"):
+            raise ValueError(f"mode must be 'min' or 'max', got {mode!r}.")
+        self.weights = weights
+        self.path = path
+        self.monitor = monitor
+        self.mode = mode
+        self.record = path + ".json"
+        self.best = None
+        if os.path.exists(self.record):
+            self.best = read_json(self.record)["value"]
+
+    def _improves(self, value):
+        if self.best is None:
+            return True
+        return value < self.best if self.mode == "min" else value > self.best
+
+    def on_epoch_end(self, epoch, logs=None):
+        value = (logs or {}).get(self.monitor)
+        if value is None or math.isnan(value) or not self._improves(value):
+            return
+        self.best = float(value)
+        self.weights.save(self.path)
+        write_json({"monitor": self.monitor, "value": self.best, "epoch": epoch + 1},
+                   self.record)
+
+
+class EpochCheckpoints(keras.callbacks.Callback):
+    """Writes `epoch-NNN.weights.h5` after every epoch and keeps the last `keep`.
+
+    `paths()` lists them oldest first, for `ModelWeights.save_average`.
+    """
+
+    def __init__(self, weights, directory, keep):
+        super().__init__()
+        self.weights = weights
+        self.directory = directory
+        self.keep = keep
+
+    def paths(self):
+        names = sorted(n for n in os.listdir(self.directory)
+                       if n.startswith("epoch-") and n.endswith(".weights.h5"))
+        return [os.path.join(self.directory, n) for n in names]
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.weights.save(os.path.join(self.directory, f"epoch-{epoch + 1:03d}.weights.h5"))
+        for old in self.paths()[: -self.keep]:
+            os.remove(old)
+
+
+class BleuEvaluation(keras.callbacks.Callback):
+    """Adds corpus BLEU (sacreBLEU) on a validation sample to the epoch logs.
+
+    Put it before the callbacks that read the logs (checkpoints, CSV,
+    TensorBoard, early stopping).
+
+    Args:
+        translate: callable, list of source strings -> list of translations.
+        sources: list of source sentences.
+        references: list of reference translations, same length.
+        every_epochs: int, score after every N-th epoch.
+        name: key of the logs.
+    """
+
+    def __init__(self, translate, sources, references, every_epochs=1, name="val_bleu"):
+        super().__init__()
+        if len(sources) != len(references):
+            raise ValueError(
+                f"{len(sources)} sources but {len(references)} references for BLEU."
+            )
+        self.translate = translate
+        self.sources = list(sources)
+        self.references = list(references)
+        self.every_epochs = every_epochs
+        self.name = name
+
+    def on_epoch_end(self, epoch, logs=None):
+        if (epoch + 1) % self.every_epochs or logs is None:
+            return
+        import sacrebleu
+
+        hypotheses = self.translate(self.sources)
+        logs[self.name] = sacrebleu.corpus_bleu(hypotheses, [self.references]).score
+
+
+class LearningRateLogger(keras.callbacks.Callback):
+    """Adds the optimizer's current learning rate to the epoch logs."""
+
+    def on_epoch_end(self, epoch, logs=None):
+        if logs is not None:
+            logs["learning_rate"] = float(keras.ops.convert_to_numpy(
+                self.model.optimizer.learning_rate))
+
+
+class CSVLog(keras.callbacks.CSVLogger):
+    """`keras.callbacks.CSVLogger` with columns that survive a resume.
+
+    Keras takes the columns from the first epoch's logs of each process; an
+    epoch without the BLEU column would then drop it, or, when appending after a
+    restart, write rows that do not match the header. Here the columns are that
+    first epoch's keys plus `extra_keys`, sorted, in every process.
+    """
+
+    def __init__(self, filename, extra_keys=()):
+        super().__init__(filename, append=True)
+        self.extra_keys = tuple(extra_keys)
+
+    def on_epoch_end(self, epoch, logs=None):
+        if self.keys is None:
+            self.keys = sorted(set(logs or {}) | set(self.extra_keys))
+        super().on_epoch_end(epoch, logs)

@@ -1,0 +1,293 @@
+"""The run config of `tf-transformer train`: one dataclass per YAML section.
+
+Every field has a default and a comment; the defaults are the seed recipe, and
+`tf_transformer/configs/seed.yaml` spells them all out. A config is read from a
+YAML file (or a shipped name, e.g. "seed"), then `--set section.key=value`
+overrides are applied; unknown keys and wrong types raise `ConfigError` naming
+the key and what it accepts.
+"""
+
+import dataclasses
+import importlib.resources
+import os
+import typing
+from typing import Literal, Optional
+
+import yaml
+
+
+class ConfigError(ValueError):
+    """A run config (file or `--set` override) names a bad key or value."""
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelConfig:
+    """Architecture: a `Transformer` preset; non-null fields override it."""
+
+    preset: str = "seed"  # seed | base | tiny (tf_transformer.model.PRESETS)
+    d_model: Optional[int] = None  # null: the preset's value (seed: 256)
+    num_heads: Optional[int] = None  # seed: 8
+    num_encoder_layers: Optional[int] = None  # seed: 6
+    num_decoder_layers: Optional[int] = None  # seed: 6
+    ff_dim: Optional[int] = None  # seed: 1024
+    dropout: Optional[float] = None  # seed: 0.1
+    norm_first: Optional[bool] = None  # seed: false (post-norm)
+    max_length: Optional[int] = None  # positions per side; seed: 256
+    tie_embeddings: Optional[bool] = None  # output layer = target embeddings; seed: false
+
+    def overrides(self) -> dict:
+        """The non-null architecture fields, for `Transformer.from_preset`."""
+        return {
+            key: value
+            for key, value in dataclasses.asdict(self).items()
+            if key != "preset" and value is not None
+        }
+
+
+@dataclasses.dataclass(frozen=True)
+class DataConfig:
+    """Multi30k through the `multi30k` TFDS builder and in-graph tokenizers."""
+
+    pair: Literal["de-en", "en-de"] = "de-en"  # TFDS config: source-target languages
+    data_dir: Optional[str] = None  # raw Multi30k files; null: $MULTI30K_DIR
+    tfds_dir: Optional[str] = None  # where TFDS stores the built dataset; null: TFDS default
+    vocab_size: int = 8000  # subword vocabulary per language, specials included
+    lowercase: bool = False  # the seed lowercases; cased output scores cased BLEU
+    max_length: int = 128  # pairs with more tokens on a side are dropped from training
+    batch_size: int = 128  # sentence pairs per batch (when max_tokens is 0)
+    max_tokens: int = 0  # >0: length-bucketed batches of about this many tokens
+    shuffle_buffer: int = 30000  # pairs; >= the training set gives a full shuffle
+
+
+@dataclasses.dataclass(frozen=True)
+class OptimizerConfig:
+    """Adam(W), learning-rate schedule, clipping, gradient accumulation."""
+
+    name: Literal["adam", "adamw"] = "adam"  # adamw: decoupled weight decay
+    learning_rate: float = 5e-4  # constant rate, or the peak of inverse_sqrt
+    beta_1: float = 0.9
+    beta_2: float = 0.98
+    epsilon: float = 1e-9
+    weight_decay: float = 0.0  # adamw only; not applied to biases, norms, embeddings
+    schedule: Literal["constant", "inverse_sqrt"] = "constant"  # inverse_sqrt: Noam warm-up
+    warmup_steps: int = 4000  # optimizer updates to reach the peak (inverse_sqrt)
+    clip_global_norm: Optional[float] = None  # clip gradients to this global norm
+    gradient_accumulation_steps: int = 1  # batches per update (>1 accumulates)
+
+    def __post_init__(self):
+        if self.weight_decay and self.name != "adamw":
+            raise ConfigError(
+                f"optimizer.weight_decay={self.weight_decay} needs optimizer.name=adamw "
+                f"(got {self.name!r})."
+            )
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainingConfig:
+    """Loss, length of training, precision, compilation, devices."""
+
+    epochs: int = 18  # passes over the training data
+    steps_per_epoch: Optional[int] = None  # null: one pass; else batches per epoch
+    validation_steps: Optional[int] = None  # null: the whole validation split
+    label_smoothing: float = 0.0  # 0: plain cross-entropy, as in the seed
+    seed: int = 1234  # weights, dropout and shuffling
+    mixed_precision: Literal["float32", "mixed_bfloat16", "mixed_float16"] = "float32"
+    jit_compile: bool = False  # XLA-compile the train step
+    distribution: Literal["auto", "default", "mirrored", "multi_worker"] = "auto"
+    intra_op_threads: int = 0  # 0: TensorFlow's choice
+    inter_op_threads: int = 0  # 0: TensorFlow's choice
+
+
+@dataclasses.dataclass(frozen=True)
+class CallbacksConfig:
+    """Checkpoints, backups, early stopping, validation BLEU."""
+
+    backup_every_steps: int = 200  # BackupAndRestore frequency; 0: end of epochs only
+    monitor: Literal["val_loss", "val_accuracy", "val_perplexity", "val_bleu"] = "val_loss"
+    save_best: bool = True  # keep checkpoints/best.weights.h5 by `monitor`
+    early_stopping_patience: int = 0  # epochs without improvement; 0: never stop early
+    average_last: int = 1  # >1: average the last N epoch checkpoints
+    final_weights: Literal["last", "best", "average"] = "last"  # model.weights.h5
+    bleu_every_epochs: int = 0  # validation BLEU (greedy) every N epochs; 0: never
+    bleu_samples: int = 500  # validation sentences scored by that BLEU
+
+
+@dataclasses.dataclass(frozen=True)
+class RunConfig:
+    """One training run; YAML sections map to the fields below."""
+
+    model: ModelConfig = ModelConfig()
+    data: DataConfig = DataConfig()
+    optimizer: OptimizerConfig = OptimizerConfig()
+    training: TrainingConfig = TrainingConfig()
+    callbacks: CallbacksConfig = CallbacksConfig()
+
+    def __post_init__(self):
+        _check_ranges(self)
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+_POSITIVE = (
+    "data.vocab_size", "data.max_length", "data.batch_size", "training.epochs",
+    "optimizer.warmup_steps", "optimizer.gradient_accumulation_steps",
+    "callbacks.average_last", "callbacks.bleu_samples",
+    "optimizer.learning_rate", "optimizer.epsilon",
+)
+_NON_NEGATIVE = (
+    "data.max_tokens", "data.shuffle_buffer", "optimizer.weight_decay",
+    "training.intra_op_threads", "training.inter_op_threads",
+    "callbacks.backup_every_steps", "callbacks.early_stopping_patience",
+    "callbacks.bleu_every_epochs",
+)
+_POSITIVE_OR_NULL = (
+    "training.steps_per_epoch", "training.validation_steps",
+    "optimizer.clip_global_norm",
+)
+
+
+def _get(config, key):
+    section, name = key.split(".")
+    return getattr(getattr(config, section), name)
+
+
+def _check_ranges(config):
+    for key in _POSITIVE + _POSITIVE_OR_NULL:
+        value = _get(config, key)
+        if value is not None and value <= 0:
+            raise ConfigError(f"{key} must be > 0, got {value}.")
+    for key in _NON_NEGATIVE:
+        if _get(config, key) < 0:
+            raise ConfigError(f"{key} must be >= 0, got {_get(config, key)}.")
+    for key in ("optimizer.beta_1", "optimizer.beta_2", "training.label_smoothing"):
+        if not 0.0 <= _get(config, key) < 1.0:
+            raise ConfigError(f"{key} must be in [0, 1), got {_get(config, key)}.")
+    from tf_transformer.model import PRESETS  # keras is only needed here
+
+    if config.model.preset not in PRESETS:
+        raise ConfigError(
+            f"model.preset: {config.model.preset!r} is not one of {sorted(PRESETS)}."
+        )
+    if config.callbacks.final_weights == "average" and config.callbacks.average_last < 2:
+        raise ConfigError(
+            "callbacks.final_weights=average needs callbacks.average_last >= 2, "
+            f"got {config.callbacks.average_last}."
+        )
+    if config.callbacks.final_weights == "best" and not config.callbacks.save_best:
+        raise ConfigError("callbacks.final_weights=best needs callbacks.save_best=true.")
+    if config.callbacks.monitor == "val_bleu" and not config.callbacks.bleu_every_epochs:
+        raise ConfigError("callbacks.monitor=val_bleu needs callbacks.bleu_every_epochs >= 1.")
+
+
+def _type_name(kind) -> str:
+    if typing.get_origin(kind) is Literal:
+        return f"one of {list(typing.get_args(kind))}"
+    if typing.get_origin(kind) is typing.Union:
+        inner = [arg for arg in typing.get_args(kind) if arg is not type(None)]
+        return f"{_type_name(inner[0])} or null"
+    return kind.__name__
+
+
+def _coerce(key, value, kind):
+    """`value` as type `kind`, or a `ConfigError` naming `key` and the type."""
+    declared, origin = kind, typing.get_origin(kind)
+    if origin is typing.Union:
+        if value is None:
+            return None
+        kind = next(arg for arg in typing.get_args(kind) if arg is not type(None))
+        origin = typing.get_origin(kind)
+    if origin is Literal:
+        if value in typing.get_args(kind):
+            return value
+    elif kind is float and not isinstance(value, bool):
+        # PyYAML reads "1e-9" (no dot) as a string.
+        try:
+            return float(value)
+        except (TypeError, ValueError):
+            pass
+    elif kind is int and isinstance(value, int) and not isinstance(value, bool):
+        return value
+    elif kind in (bool, str) and isinstance(value, kind):
+        return value
+    raise ConfigError(f"{key} must be {_type_name(declared)}, got {value!r}.")
+
+
+def from_dict(values: dict) -> RunConfig:
+    """A `RunConfig` from nested dicts; missing keys keep their defaults."""
+    sections = {}
+    if not isinstance(values, dict):
+        raise ConfigError(f"A run config is a mapping of sections, got {values!r}.")
+    hints = typing.get_type_hints(RunConfig)
+    for section, entries in values.items():
+        if section not in hints:
+            raise ConfigError(
+                f"Unknown config section {section!r}; valid sections: {sorted(hints)}."
+            )
+        if not isinstance(entries, dict):
+            raise ConfigError(f"Config section {section!r} must be a mapping, got {entries!r}.")
+        cls = hints[section]
+        field_types = typing.get_type_hints(cls)
+        kwargs = {}
+        for name, value in entries.items():
+            if name not in field_types:
+                raise ConfigError(
+                    f"Unknown config key {section}.{name}; valid keys of {section!r}: "
+                    f"{sorted(field_types)}."
+                )
+            kwargs[name] = _coerce(f"{section}.{name}", value, field_types[name])
+        sections[section] = cls(**kwargs)
+    return RunConfig(**sections)
+
+
+def apply_overrides(config: RunConfig, assignments: list) -> RunConfig:
+    """Applies `["section.key=value", ...]`; values are parsed as YAML scalars."""
+    values = config.to_dict()
+    for assignment in assignments:
+        key, sep, text = assignment.partition("=")
+        if not sep or key.count(".") != 1:
+            raise ConfigError(
+                f"--set expects section.key=value (e.g. training.epochs=3), got {assignment!r}."
+            )
+        section, name = key.strip().split(".")
+        if section not in values:
+            raise ConfigError(
+                f"Unknown config section {section!r} in --set {assignment!r}; "
+                f"valid sections: {sorted(values)}."
+            )
+        values[section][name] = yaml.safe_load(text) if text.strip() else None
+    return from_dict(values)
+
+
+def shipped_configs() -> list:
+    """Names of the configs in `tf_transformer/configs/` (e.g. "seed", "best")."""
+    folder = importlib.resources.files("tf_transformer") / "configs"
+    return sorted(p.name[: -len(".yaml")] for p in folder.iterdir() if p.name.endswith(".yaml"))
+
+
+def load(name_or_path: str, overrides: list = ()) -> RunConfig:
+    """Reads a shipped config by name ("seed", "best") or a YAML file by path."""
+    if os.path.exists(name_or_path):
+        with open(name_or_path, encoding="utf-8") as f:
+            text = f.read()
+    elif name_or_path in shipped_configs():
+        folder = importlib.resources.files("tf_transformer") / "configs"
+        text = (folder / f"{name_or_path}.yaml").read_text(encoding="utf-8")
+    else:
+        raise ConfigError(
+            f"No config file {name_or_path!r}; give a YAML path or one of "
+            f"{shipped_configs()}."
+        )
+    try:
+        values = yaml.safe_load(text) or {}
+    except yaml.YAMLError as error:
+        raise ConfigError(f"{name_or_path} is not valid YAML: {error}") from None
+    return apply_overrides(from_dict(values), list(overrides))
+
+
+def dump(config: RunConfig, path: str) -> None:
+    """Writes `config` as YAML (atomically: a crash leaves no half-written file)."""
+    tmp = f"{path}.tmp"
+    with open(tmp, "w", encoding="utf-8") as f:
+        yaml.safe_dump(config.to_dict(), f, sort_keys=False)
+    os.replace(tmp, path)

@@ -1,0 +1,79 @@
+"""Learning-rate schedule and the optimizer built from a run config."""
+
+import keras
+
+from tf_transformer.training.config import OptimizerConfig
+
+
+@keras.saving.register_keras_serializable(package="tf_transformer")
+class InverseSqrtSchedule(keras.optimizers.schedules.LearningRateSchedule):
+    """Linear warm-up to `peak_learning_rate`, then decay ∝ 1/√step.
+
+    `lr(step) = peak * min(step / warmup_steps, sqrt(warmup_steps / step))` with
+    `step` counted from 1. This is the "Noam" schedule of "Attention Is All You
+    Need" (eq. 3), `d_model^-0.5 * min(step^-0.5, step * warmup^-1.5)`, with its
+    peak written explicitly: for d_model 512 and 4000 warm-up steps the paper's
+    peak is 512^-0.5 * 4000^-0.5 ≈ 7.0e-4.
+
+    Args:
+        peak_learning_rate: float, the rate reached at `warmup_steps`.
+        warmup_steps: int >= 1.
+        accumulation_steps: int >= 1. Keras optimizers call schedules with the
+            micro-batch counter when gradients are accumulated; the schedule
+            divides it back to optimizer updates.
+    """
+
+    def __init__(self, peak_learning_rate, warmup_steps, accumulation_steps=1):
+        if warmup_steps < 1 or accumulation_steps < 1:
+            raise ValueError(
+                "warmup_steps and accumulation_steps must be >= 1, got "
+                f"warmup_steps={warmup_steps}, accumulation_steps={accumulation_steps}."
+            )
+        self.peak_learning_rate = peak_learning_rate
+        self.warmup_steps = warmup_steps
+        self.accumulation_steps = accumulation_steps
+
+    def __call__(self, step):
+        updates = keras.ops.floor_divide(step, self.accumulation_steps)
+        step = keras.ops.cast(updates, "float32") + 1.0
+        warmup = float(self.warmup_steps)
+        return self.peak_learning_rate * keras.ops.minimum(
+            step / warmup, keras.ops.sqrt(warmup / step)
+        )
+
+    def get_config(self):
+        return {
+            "peak_learning_rate": self.peak_learning_rate,
+            "warmup_steps": self.warmup_steps,
+            "accumulation_steps": self.accumulation_steps,
+        }
+
+
+def make_optimizer(config: OptimizerConfig) -> keras.optimizers.Optimizer:
+    """Adam or AdamW with the schedule, clipping and accumulation of `config`.
+
+    The defaults of `OptimizerConfig` give the seed's optimizer:
+    `Adam(5e-4, beta_1=0.9, beta_2=0.98, epsilon=1e-9)`, constant rate.
+    """
+    accumulation = config.gradient_accumulation_steps
+    learning_rate = config.learning_rate
+    if config.schedule == "inverse_sqrt":
+        learning_rate = InverseSqrtSchedule(
+            config.learning_rate, config.warmup_steps, accumulation
+        )
+    common = dict(
+        learning_rate=learning_rate,
+        beta_1=config.beta_1,
+        beta_2=config.beta_2,
+        epsilon=config.epsilon,
+        global_clipnorm=config.clip_global_norm,
+        # Keras wants None rather than 1 for "no accumulation".
+        gradient_accumulation_steps=accumulation if accumulation > 1 else None,
+    )
+    if config.name == "adam":
+        return keras.optimizers.Adam(**common)
+    optimizer = keras.optimizers.AdamW(weight_decay=config.weight_decay, **common)
+    # Decay matrices only, as is usual for Transformers: not biases, layer-norm
+    # scales/offsets or embedding tables.
+    optimizer.exclude_from_weight_decay(var_names=["bias", "gamma", "beta", "embeddings"])
+    return optimizer
