@@ -10,7 +10,7 @@ SENTENCES = ["ein Mann fährt Fahrrad.", "", "die Frau läuft im Park mit einem 
              "   ", "Kind.", "der Hund spielt mit einem Ball auf der Straße im Park."]
 
 
-@pytest.mark.parametrize("beam_size", [1, 3])
+@pytest.mark.parametrize("beam_size", [1, 2])
 def test_batch_equals_one_by_one_and_empty_inputs_give_empty_outputs(toy_translator, beam_size):
     translator = toy_translator
     batch = translator.translate_detailed(SENTENCES, beam_size=beam_size, batch_size=4)
