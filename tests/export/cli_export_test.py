@@ -8,6 +8,9 @@ import pytest
 from tests.export.conftest import BEAM_SIZE, MODEL_NAME
 from tf_transformer.export import cli_export
 
+# Uses the trained, exported model of conftest.py (built once, ~20 s).
+pytestmark = pytest.mark.slow
+
 
 def run(argv):
     parser = argparse.ArgumentParser()

@@ -14,6 +14,9 @@ from tensorflow_serving.apis import predict_pb2, prediction_service_pb2_grpc
 from tests.export.conftest import MODEL_NAME, SENTENCES, decode_strings
 from tf_transformer.export import client
 
+# Uses the trained, exported model of conftest.py (built once, ~20 s).
+pytestmark = pytest.mark.slow
+
 
 class SavedModelPredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
     def __init__(self, loaded):

@@ -12,6 +12,9 @@ from tests.export.conftest import MODEL_NAME
 from tf_transformer.export import exporter
 from tf_transformer.export.warmup import WARMUP_FILE
 
+# Uses the trained, exported model of conftest.py (built once, ~20 s).
+pytestmark = pytest.mark.slow
+
 
 def test_the_servable_holds_one_version_and_the_keras_folder(exported):
     base = os.path.join(exported.output_dir, MODEL_NAME)

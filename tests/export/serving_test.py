@@ -13,6 +13,9 @@ from tf_transformer.decoding.translator import Translator
 from tf_transformer.export.serving import TranslationModule
 from tf_transformer.special_tokens import BOS_ID, EOS_ID, PAD_ID
 
+# Uses the trained, exported model of conftest.py (built once, ~20 s).
+pytestmark = pytest.mark.slow
+
 # The TF Text ops inside TF Serving >= 2.20. Where this comes from:
 # - tensorflow/serving, tensorflow_serving/model_servers/BUILD: SUPPORTED_TENSORFLOW_OPS,
 #   linked into the model server, is "@org_tensorflow_text//tensorflow_text:ops_lib"

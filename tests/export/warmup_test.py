@@ -2,11 +2,15 @@
 
 import os
 
+import pytest
 import tensorflow as tf
 from tensorflow_serving.apis import prediction_log_pb2
 
 from tests.export.conftest import MODEL_NAME
 from tf_transformer.export.warmup import WARMUP_FILE, WARMUP_SENTENCES
+
+# Uses the trained, exported model of conftest.py (built once, ~20 s).
+pytestmark = pytest.mark.slow
 
 
 def read_records(path):

@@ -3,7 +3,8 @@
 The same request builder writes the warm-up file, so what TF Serving replays at load
 time is exactly what this client sends.
 
-Example (TF Serving running as in docs/serving.md, gRPC on port 8500):
+Example (TF Serving started as in the README section "Serve with TF Serving", gRPC on
+port 8500):
   >>> translations, scores = translate(["Ein Mann fährt Fahrrad."], "multi30k_de_en")
 
 Or from a shell:
