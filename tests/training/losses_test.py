@@ -47,7 +47,7 @@ def test_unsmoothed_loss_equals_keras_sparse_cross_entropy_on_real_tokens():
 
 
 @pytest.mark.parametrize("smoothing", [0.0, 0.2])
-def test_hand_written_gradient_matches_autodiff_and_padding_gets_none(smoothing):
+def test_gradient_matches_reference_and_padding_gets_zero(smoothing):
     labels, logits = batch(2)
     logits = tf.constant(logits)
     with tf.GradientTape(persistent=True) as tape:

@@ -8,13 +8,7 @@ import tensorflow as tf
 
 def _tf_config_workers() -> int:
     """Number of workers in the `TF_CONFIG` cluster (0 when unset)."""
-    text = os.environ.get("TF_CONFIG")
-    if not text:
-        return 0
-    try:
-        cluster = json.loads(text).get("cluster", {})
-    except json.JSONDecodeError as error:
-        raise ValueError(f"TF_CONFIG is not valid JSON ({error}): {text!r}") from None
+    cluster = _task()[2]
     return len(cluster.get("worker", [])) + len(cluster.get("chief", []))
 
 
@@ -54,3 +48,51 @@ def make_strategy(kind: str = "auto", devices=None) -> tf.distribute.Strategy:
     if kind == "mirrored":
         return tf.distribute.MirroredStrategy(devices)
     return tf.distribute.get_strategy()
+
+
+def _task():
+    """(task type, task index, cluster) from `TF_CONFIG`; (None, 0, {}) when unset."""
+    text = os.environ.get("TF_CONFIG") or "{}"
+    try:
+        config = json.loads(text)
+    except json.JSONDecodeError as error:
+        raise ValueError(f"TF_CONFIG is not valid JSON ({error}): {text!r}") from None
+    task = config.get("task", {})
+    return task.get("type"), int(task.get("index", 0)), config.get("cluster", {})
+
+
+def worker_index() -> int:
+    """Index of this process among the workers of `TF_CONFIG` (0 when unset)."""
+    return _task()[1]
+
+
+def is_chief() -> bool:
+    """Whether this process writes the run directory: no `TF_CONFIG`, the chief,
+    or worker 0 of a cluster without a chief (TensorFlow's convention)."""
+    task_type, index, cluster = _task()
+    if task_type in (None, "chief"):
+        return True
+    return task_type == "worker" and index == 0 and "chief" not in cluster
+
+
+def is_multi_worker(strategy) -> bool:
+    return isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy) and (
+        strategy.num_replicas_in_sync > len(strategy.extended.worker_devices))
+
+
+def patch_multi_worker_metrics(model) -> None:
+    """Lets `fit`/`evaluate` run under `MultiWorkerMirroredStrategy` (Keras 3.15).
+
+    Keras averages the step's metric results over workers with
+    `strategy.reduce("MEAN", value, axis=0)`, which fails for scalars
+    ("Invalid reduction dimension 0 for input with 0 dimensions",
+    tensorflow/tensorflow#72388). Returning them with shape (1,) makes that
+    reduction average the workers' values into the scalar Keras expects.
+    """
+    compute_metrics = model.compute_metrics
+
+    def compute_metrics_per_worker(*args, **kwargs):
+        return {name: tf.reshape(value, [1])
+                for name, value in compute_metrics(*args, **kwargs).items()}
+
+    model.compute_metrics = compute_metrics_per_worker

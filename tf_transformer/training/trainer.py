@@ -1,16 +1,44 @@
 """Builds, compiles and fits a `Transformer` from a run config.
 
 `train(config, run_dir)` is what `tf-transformer train` runs; `build_model` and
-`compile_model` are the pieces benchmarks and tests reuse.
+`compile_model` are the pieces benchmarks, tests and decoding reuse.
+
+The run directory (read back by `tf_transformer.decoding.run` and the exporter):
+
+    RUN/config.yaml            the resolved run config
+    RUN/vocab/*.model          the SentencePiece models of both languages
+    RUN/model.weights.h5       final weights (`callbacks.final_weights`), no optimizer
+    RUN/checkpoints/           best.weights.h5 (+ .json score), epoch-NNN.weights.h5
+    RUN/backup/                full training state for resuming (`TrainingBackup`)
+    RUN/logs/                  TensorBoard event files
+    RUN/training_log.csv       one row of metrics per epoch
+
+Running the same command again resumes from RUN/backup (after a crash, or with
+more `training.epochs`); any other change of the config is refused.
 """
 
+import dataclasses
+import os
+import shutil
+
 import keras
+import numpy as np
+import tensorflow as tf
 
 from tf_transformer.model import Transformer
-from tf_transformer.training.config import ModelConfig, RunConfig
+from tf_transformer.training import callbacks as cb
+from tf_transformer.training import config as run_config
+from tf_transformer.training.config import ConfigError, ModelConfig, RunConfig
+from tf_transformer.training.distribute import is_chief, make_strategy, worker_index
 from tf_transformer.training.losses import MaskedCrossEntropy
 from tf_transformer.training.metrics import MaskedAccuracy, Perplexity
 from tf_transformer.training.optim import make_optimizer
+
+CONFIG_FILE = "config.yaml"
+VOCAB_DIR = "vocab"
+WEIGHTS_FILE = "model.weights.h5"
+# Ids that build a model's variables: one pair of two tokens.
+_SAMPLE_INPUTS = (np.ones((1, 2), np.int32), np.ones((1, 2), np.int32))
 
 
 def build_model(config: ModelConfig, src_vocab_size: int, tgt_vocab_size: int) -> Transformer:
@@ -32,3 +60,203 @@ def compile_model(model: keras.Model, config: RunConfig) -> None:
         metrics=[MaskedAccuracy(), Perplexity()],
         jit_compile=config.training.jit_compile,
     )
+
+
+def _prepare_run_dir(config: RunConfig, run_dir: str) -> None:
+    """Creates `run_dir` with `config.yaml`, or checks that it holds the same run.
+
+    Only `training.epochs` may change between a run and its continuation.
+    """
+    os.makedirs(run_dir, exist_ok=True)
+    path = os.path.join(run_dir, CONFIG_FILE)
+    if os.path.exists(path):
+        previous = run_config.load(path)
+        same_epochs = dataclasses.replace(
+            previous, training=dataclasses.replace(previous.training, epochs=config.training.epochs))
+        if same_epochs != config:
+            old, new = previous.to_dict(), config.to_dict()
+            changed = [f"{section}.{key}: {old[section][key]!r} -> {new[section][key]!r}"
+                       for section in new for key in new[section]
+                       if old[section][key] != new[section][key]]
+            raise ConfigError(
+                f"{run_dir} holds a run with another config ({'; '.join(changed)}). "
+                "Only training.epochs may change when a run is continued; choose a new "
+                "--run-dir for a new run."
+            )
+    run_config.dump(config, path)
+
+
+def _datasets(config: RunConfig, run_dir: str):
+    """(source tokenizer, target tokenizer, training dataset, validation dataset)."""
+    from tf_transformer.data.pipeline import make_dataset
+    from tf_transformer.data.prepare import load_split, load_tokenizers
+
+    data = config.data
+    where = dict(data_dir=data.tfds_dir, source_dir=data.data_dir)
+    # Written into the run so that decoding and export never depend on a cache.
+    tokenizers = load_tokenizers(data.pair, vocab_dir=os.path.join(run_dir, VOCAB_DIR),
+                                 vocab_size=data.vocab_size, lowercase=data.lowercase, **where)
+    batching = dict(max_length=data.max_length)
+    if data.max_tokens:
+        batching["max_tokens"] = data.max_tokens
+    else:
+        batching["batch_size"] = data.batch_size
+    train = make_dataset(load_split("train", data.pair, **where), *tokenizers, shuffle=True,
+                         seed=config.training.seed, shuffle_buffer_size=data.shuffle_buffer,
+                         **batching)
+    validation = make_dataset(load_split("validation", data.pair, **where), *tokenizers,
+                              **batching)
+    return (*tokenizers, train, validation)
+
+
+def _bleu_callback(config: RunConfig, model, tokenizers):
+    """Validation BLEU of greedy translations of the first `bleu_samples` pairs."""
+    import tensorflow_datasets as tfds
+
+    from tf_transformer.data.prepare import load_split
+    from tf_transformer.decoding.translator import Translator
+
+    data = config.data
+    pairs = load_split("validation", data.pair, data_dir=data.tfds_dir, source_dir=data.data_dir)
+    sources, references = [], []
+    for source, reference in tfds.as_numpy(pairs.take(config.callbacks.bleu_samples)):
+        sources.append(source.decode("utf-8"))
+        references.append(reference.decode("utf-8"))
+    translator = Translator(model, *tokenizers)
+    return cb.BleuEvaluation(translator.translate, sources, references,
+                             config.callbacks.bleu_every_epochs)
+
+
+def _callbacks(config: RunConfig, run_dir: str, model, weights, tokenizers, backup):
+    """The callbacks in the order they must see the epoch logs (BLEU first, backup last)."""
+    options = config.callbacks
+    checkpoints = os.path.join(run_dir, "checkpoints")
+    os.makedirs(checkpoints, exist_ok=True)
+    mode = "min" if options.monitor in ("val_loss", "val_perplexity") else "max"
+    callbacks = []
+    if options.bleu_every_epochs:
+        callbacks.append(_bleu_callback(config, model, tokenizers))
+    callbacks.append(cb.LearningRateLogger())
+    if options.save_best:
+        callbacks.append(cb.BestCheckpoint(
+            weights, os.path.join(checkpoints, "best.weights.h5"), options.monitor, mode))
+    if options.average_last > 1:
+        callbacks.append(cb.EpochCheckpoints(weights, checkpoints, options.average_last))
+    if options.early_stopping_patience:
+        callbacks.append(keras.callbacks.EarlyStopping(
+            monitor=options.monitor, mode=mode, patience=options.early_stopping_patience))
+    callbacks += [
+        cb.CSVLog(os.path.join(run_dir, "training_log.csv"),
+                  extra_keys=["val_bleu"] if options.bleu_every_epochs else []),
+        keras.callbacks.TensorBoard(os.path.join(run_dir, "logs"), write_graph=False),
+        backup,
+    ]
+    return callbacks
+
+
+class _StopAfterOneEpoch(keras.callbacks.Callback):
+    """Ends `fit` after its first epoch (a resumed, partial one), so that the
+    progress bar still counts epochs out of `training.epochs`."""
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.model.stop_training = True
+
+
+def _count_batches(dataset) -> int:
+    return int(dataset.reduce(np.int64(0), lambda count, _: count + 1))
+
+
+def _write_final_weights(config: RunConfig, run_dir: str, weights, callbacks) -> None:
+    path = os.path.join(run_dir, WEIGHTS_FILE)
+    choice = config.callbacks.final_weights
+    if choice == "last":
+        weights.save(path)
+    elif choice == "best":
+        best = next(c for c in callbacks if isinstance(c, cb.BestCheckpoint))
+        shutil.copyfile(best.path, path + ".tmp")
+        os.replace(path + ".tmp", path)
+    else:
+        epochs = next(c for c in callbacks if isinstance(c, cb.EpochCheckpoints))
+        weights.save_average(epochs.paths(), path)
+
+
+def _configure_threads(training) -> None:
+    if training.intra_op_threads:
+        tf.config.threading.set_intra_op_parallelism_threads(training.intra_op_threads)
+    if training.inter_op_threads:
+        tf.config.threading.set_inter_op_parallelism_threads(training.inter_op_threads)
+
+
+def train(config: RunConfig, run_dir: str, verbose="auto") -> keras.callbacks.History:
+    """Trains a model as `config` says and writes everything to `run_dir`.
+
+    Resumes from `run_dir/backup` when it exists: the weights, optimizer state
+    and the position in the (seeded) stream of batches are restored, so a run
+    killed mid-epoch continues with the next batch it had not trained on.
+
+    Args:
+        config: the run config.
+        run_dir: output folder (see the module docstring).
+        verbose: `model.fit` verbosity ("auto": progress bars).
+
+    Returns:
+        The `History` of the last `model.fit` call (None if nothing was left to train).
+    """
+    if not is_chief():
+        # Every worker of a multi-worker run trains the same model; only the chief
+        # writes the run directory.
+        run_dir = os.path.join(run_dir, "workers", str(worker_index()))
+    _prepare_run_dir(config, run_dir)
+    _configure_threads(config.training)
+    previous_policy = keras.mixed_precision.global_policy()
+    keras.mixed_precision.set_global_policy(config.training.mixed_precision)
+    try:
+        return _fit(config, run_dir, verbose)
+    finally:
+        keras.mixed_precision.set_global_policy(previous_policy)
+
+
+def _fit(config: RunConfig, run_dir: str, verbose):
+    strategy = make_strategy(config.training.distribution)
+    source_tokenizer, target_tokenizer, train_data, validation = _datasets(config, run_dir)
+    tokenizers = (source_tokenizer, target_tokenizer)
+    # Seeded after the data is ready: building the TFDS dataset (first run only)
+    # draws random numbers too.
+    keras.utils.set_random_seed(config.training.seed)
+    with strategy.scope():
+        model = build_model(config.model, source_tokenizer.vocab_size, target_tokenizer.vocab_size)
+        model(_SAMPLE_INPUTS, training=False)
+        compile_model(model, config)
+    weights = cb.ModelWeights(model, _SAMPLE_INPUTS)
+    backup = cb.TrainingBackup(os.path.join(run_dir, "backup"),
+                               config.callbacks.backup_every_steps)
+    callbacks = _callbacks(config, run_dir, model, weights, tokenizers, backup)
+
+    steps_per_epoch = config.training.steps_per_epoch or _count_batches(train_data)
+    # Keras warns about running out of data when it has to find the end itself.
+    validation_steps = config.training.validation_steps or _count_batches(validation)
+    done = backup.restore(model)
+    epochs = config.training.epochs
+    epoch, batch = divmod(done, steps_per_epoch)
+    if done:
+        print(f"Resuming {run_dir} after {done} batches: epoch {epoch + 1}, batch {batch} "
+              f"of {steps_per_epoch}.", flush=True)
+    history = None
+    fit = dict(validation_data=validation, validation_steps=validation_steps, shuffle=False,
+               callbacks=callbacks, verbose=verbose, steps_per_epoch=steps_per_epoch)
+    if batch:
+        # Finish the interrupted epoch with exactly the batches it had left: the
+        # shuffled stream of a fresh process is the same, so skipping what was
+        # trained lands on the next batch.
+        history = model.fit(train_data.repeat().skip(done), initial_epoch=epoch, epochs=epochs,
+                            **{**fit, "steps_per_epoch": steps_per_epoch - batch,
+                               "callbacks": callbacks + [_StopAfterOneEpoch()]})
+        epoch += 1
+    stopped_early = any(isinstance(c, keras.callbacks.EarlyStopping) and c.stopped_epoch
+                        for c in callbacks)
+    if epoch < epochs and not stopped_early:
+        # Later epochs are reshuffled from here (an order as random as, but not
+        # identical to, that of an uninterrupted run).
+        history = model.fit(train_data.repeat(), initial_epoch=epoch, epochs=epochs, **fit)
+    _write_final_weights(config, run_dir, weights, callbacks)
+    return history

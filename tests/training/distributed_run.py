@@ -1,0 +1,76 @@
+"""Trains a tiny model for a few steps, alone or under tf.distribute; prints the losses.
+
+Run as a subprocess by distribute_test.py (logical devices and TF_CONFIG must be set
+before TensorFlow starts):
+
+    python distributed_run.py local         # one device, then MirroredStrategy over 2 logical CPUs
+    python distributed_run.py multi_worker  # one MultiWorkerMirroredStrategy worker (TF_CONFIG)
+
+Prints one JSON line {mode: {"replicas": int, "losses": [...], "checksum": float}}:
+the loss of every step (global batches of 8 pairs with uneven padding, dropout 0, the
+seed's Adam, the same initial weights) and the sum of |weights| after training.
+"""
+
+import json
+import os
+import sys
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+import numpy as np  # noqa: E402
+import tensorflow as tf  # noqa: E402
+
+STEPS, GLOBAL_BATCH, VOCAB = 3, 8, 50
+
+
+def batches():
+    """Global batches whose rows have different numbers of real tokens."""
+    rng = np.random.default_rng(0)
+    out = []
+    for _ in range(STEPS):
+        source = rng.integers(4, VOCAB, (GLOBAL_BATCH, 9)).astype("int32")
+        target = rng.integers(4, VOCAB, (GLOBAL_BATCH, 8)).astype("int32")
+        for row in range(GLOBAL_BATCH):
+            source[row, rng.integers(2, 9):] = 0
+            target[row, rng.integers(1, 8):] = 0
+        out.append(((source, target), np.roll(target, -1, axis=1)))
+    return out
+
+
+def train(strategy):
+    from tf_transformer.training.config import from_dict
+    from tf_transformer.training.distribute import is_multi_worker, patch_multi_worker_metrics
+    from tf_transformer.training.trainer import build_model, compile_model
+
+    config = from_dict({"model": {"preset": "tiny", "dropout": 0.0}})
+    data = batches()
+    with strategy.scope():
+        model = build_model(config.model, VOCAB, VOCAB)
+        model(data[0][0])
+        rng = np.random.default_rng(1)
+        model.set_weights([rng.normal(0, 0.1, w.shape).astype(w.dtype)
+                           for w in model.get_weights()])
+        compile_model(model, config)
+    if is_multi_worker(strategy):
+        patch_multi_worker_metrics(model)
+    losses = [float(model.train_on_batch(x, y)[0]) for x, y in data]
+    return {"replicas": strategy.num_replicas_in_sync, "losses": losses,
+            "checksum": float(sum(np.abs(w).sum() for w in model.get_weights()))}
+
+
+def main(mode):
+    if mode == "local":
+        cpu = tf.config.list_physical_devices("CPU")[0]
+        tf.config.set_logical_device_configuration(
+            cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+    from tf_transformer.training.distribute import make_strategy
+
+    if mode == "local":
+        results = {"single": train(make_strategy("default")),
+                   "mirrored": train(make_strategy("mirrored", ["/cpu:0", "/cpu:1"]))}
+    else:
+        results = {mode: train(make_strategy(mode))}
+    print(json.dumps(results))
+
+
+if __name__ == "__main__":
+    main(sys.argv[1])

@@ -1,0 +1,148 @@
+import csv
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import h5py
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from tests.data.fixtures import FIXTURE_VOCAB_SIZE, PAIRS
+from tf_transformer.data.pipeline import make_dataset
+from tf_transformer.data.tokenizer import build_tokenizer
+from tf_transformer.training import config as run_config
+from tf_transformer.training.config import ConfigError, ModelConfig, from_dict
+from tf_transformer.training.losses import MaskedCrossEntropy
+from tf_transformer.training.trainer import build_model, compile_model, train
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+def test_tiny_model_overfits_32_pairs(tmp_path):
+    de, en = (build_tokenizer([pair[i] for pair in PAIRS[:40]], str(tmp_path / f"{lang}.model"),
+                              FIXTURE_VOCAB_SIZE) for i, lang in enumerate(("de", "en")))
+    pairs = tf.data.Dataset.from_tensor_slices(tuple(map(list, zip(*PAIRS[:32]))))
+    batch = make_dataset(pairs, de, en, batch_size=32).cache()
+    config = from_dict({"model": {"preset": "tiny", "dropout": 0.0},
+                        "optimizer": {"learning_rate": 3e-3}})
+    model = build_model(config.model, de.vocab_size, en.vocab_size)
+    compile_model(model, config)
+    model.fit(batch.repeat(), steps_per_epoch=100, epochs=1, verbose=0)
+    assert model.evaluate(batch, verbose=0, return_dict=True)["accuracy"] >= 0.95
+
+
+def test_bfloat16_step_gives_finite_loss_and_gradients():
+    keras.mixed_precision.set_global_policy("mixed_bfloat16")
+    try:
+        model = build_model(ModelConfig(preset="tiny"), 50, 40)
+        source = np.array([[5, 6, 7, 3], [8, 9, 3, 0]], np.int32)
+        target_in = np.array([[2, 5, 6], [2, 7, 0]], np.int32)
+        target_out = np.array([[5, 6, 3], [7, 3, 0]], np.int32)
+        with tf.GradientTape() as tape:
+            logits = model((source, target_in), training=True)
+            loss = MaskedCrossEntropy(label_smoothing=0.1)(target_out, logits)
+        grads = tape.gradient(loss, model.trainable_variables)
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
+    assert model.layers[0].compute_dtype == "bfloat16" and logits.dtype == tf.float32
+    assert np.isfinite(float(loss)) and float(loss) > 0
+    assert all(np.all(np.isfinite(tf.convert_to_tensor(g).numpy())) for g in grads)
+    assert sum(float(tf.reduce_sum(tf.abs(tf.convert_to_tensor(g)))) for g in grads) > 0
+
+
+@pytest.mark.slow
+def test_run_directory_and_same_seed_same_first_epoch_loss(tiny_config, tmp_path):
+    config = tiny_config(training={"epochs": 2, "label_smoothing": 0.1},
+                         callbacks={"average_last": 2, "final_weights": "average",
+                                    "backup_every_steps": 3})
+    first = train(config, str(tmp_path / "a"), verbose=0)
+    second = train(config, str(tmp_path / "b"), verbose=0)
+    assert first.history["loss"][0] == second.history["loss"][0]
+    run = tmp_path / "a"
+    for name in ("config.yaml", "vocab/de.cased.400.model", "vocab/en.cased.400.model",
+                 "model.weights.h5", "checkpoints/best.weights.h5",
+                 "checkpoints/best.weights.h5.json", "checkpoints/epoch-001.weights.h5",
+                 "checkpoints/epoch-002.weights.h5", "backup/latest", "training_log.csv"):
+        assert (run / name).exists(), name
+    assert run_config.load(str(run / "config.yaml")) == config
+    assert os.listdir(run / "logs" / "train") and os.listdir(run / "logs" / "validation")
+    with open(run / "training_log.csv") as f:
+        rows = list(csv.DictReader(f))
+    assert [row["epoch"] for row in rows] == ["0", "1"]
+    assert float(rows[1]["loss"]) == pytest.approx(first.history["loss"][1], rel=1e-6)
+    assert float(rows[1]["learning_rate"]) == pytest.approx(5e-4)
+    # The final weights are the average of the two epoch checkpoints.
+    model = build_model(config.model, FIXTURE_VOCAB_SIZE, FIXTURE_VOCAB_SIZE)
+    model((np.ones((1, 2), np.int32), np.ones((1, 2), np.int32)))
+    epochs = []
+    for name in ("epoch-001", "epoch-002"):
+        model.load_weights(run / "checkpoints" / f"{name}.weights.h5")
+        epochs.append(model.get_weights())
+    model.load_weights(run / "model.weights.h5")
+    for averaged, one, two in zip(model.get_weights(), *epochs):
+        np.testing.assert_allclose(averaged, (one + two) / 2, rtol=1e-6, atol=1e-7)
+    # Finished: running again trains nothing and keeps the result.
+    assert train(config, str(run), verbose=0) is None
+
+
+def test_a_changed_config_is_refused_in_an_existing_run(tiny_config, tmp_path):
+    run_config.dump(tiny_config(), str(tmp_path / "config.yaml"))
+    with pytest.raises(ConfigError, match="training.seed: 1234 -> 7"):
+        train(tiny_config(training={"seed": 7}), str(tmp_path), verbose=0)
+
+
+@pytest.mark.slow
+def test_sigkill_mid_epoch_then_restart_resumes_from_the_backup(tiny_config, tmp_path):
+    epochs, steps = 3, 5
+    config = tiny_config(training={"epochs": epochs},
+                         callbacks={"backup_every_steps": 1, "save_best": False})
+    config_path, run = str(tmp_path / "run.yaml"), tmp_path / "run"
+    run_config.dump(config, config_path)
+    command = [sys.executable, "-m", "tf_transformer.cli", "train", "--config", config_path,
+               "--run-dir", str(run), "--verbose", "2"]
+    env = dict(os.environ, PYTHONPATH=ROOT, TF_CPP_MIN_LOG_LEVEL="3")
+
+    def batches_done():
+        latest = run / "backup" / "latest"
+        if not latest.exists():
+            return 0
+        folder = run / "backup" / latest.read_text().strip()
+        return json.loads((folder / "progress.json").read_text())["batches_done"]
+
+    process = subprocess.Popen(command, env=env, cwd=ROOT, stdout=subprocess.PIPE,
+                               stderr=subprocess.STDOUT, text=True)
+    try:
+        deadline = time.time() + 240
+        while True:  # freeze the run inside its second epoch or later, then kill it
+            assert process.poll() is None and time.time() < deadline, "run ended too early"
+            if batches_done() > steps:
+                process.send_signal(signal.SIGSTOP)
+                done = batches_done()
+                if done % steps:
+                    break
+                process.send_signal(signal.SIGCONT)
+            time.sleep(0.02)
+    finally:
+        process.kill()
+        process.communicate()
+    epoch, batch = divmod(done, steps)
+
+    resumed = subprocess.run(command, env=env, cwd=ROOT, capture_output=True, text=True,
+                             timeout=240)
+    assert resumed.returncode == 0, resumed.stdout[-3000:] + resumed.stderr[-3000:]
+    assert f"after {done} batches: epoch {epoch + 1}, batch {batch} of {steps}" in resumed.stdout
+    assert f"Epoch {epoch + 1}/{epochs}" in resumed.stdout
+    assert "Epoch 1/" not in resumed.stdout
+    assert batches_done() == epochs * steps
+    # The optimizer state came back too: its step counter went on from the backup.
+    folder = run / "backup" / (run / "backup" / "latest").read_text().strip()
+    with h5py.File(folder / "state.weights.h5") as state:
+        assert int(state["optimizer"]["vars"]["0"][()]) == epochs * steps
+    with open(run / "training_log.csv") as f:
+        logged = [int(row["epoch"]) for row in csv.DictReader(f)]
+    assert sorted(set(logged)) == list(range(epochs))
