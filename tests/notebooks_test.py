@@ -24,6 +24,8 @@ KERNEL_NAME = "tf_transformer_test"
 COLAB_URL = "https://colab.research.google.com/github/tf-transformer/tf_transformer/blob/main/notebooks/"
 # Longest a single cell may run in fast mode before the test fails.
 CELL_TIMEOUT_S = 300
+# Notebooks with nothing to plot.
+WITHOUT_FIGURES = {"05_export_and_serve.ipynb"}
 
 
 @pytest.fixture(scope="module")
@@ -43,6 +45,10 @@ def kernel_environment(tmp_path_factory):
         for name, value in environment.items():
             patch.setenv(name, value)
         yield
+
+
+def test_all_five_notebooks_are_tested():
+    assert [p.name[:3] for p in NOTEBOOKS] == ["01_", "02_", "03_", "04_", "05_"]
 
 
 @pytest.mark.slow
@@ -67,7 +73,7 @@ def test_notebook_is_committed_executed_with_colab_setup(path):
     assert first.cell_type == "markdown"
     assert COLAB_URL + path.name in first.source, "the Open in Colab badge must link to this file"
     assert setup.cell_type == "code"
-    assert re.search(r'if "google\.colab" in sys\.modules:\n\s+%pip install', setup.source)
+    assert re.search(r'if "google\.colab" in sys\.modules:\n(\s+.*\n)*\s+%pip install', setup.source)
 
     code = [cell for cell in notebook.cells if cell.cell_type == "code"]
     counts = [cell.execution_count for cell in code]
@@ -76,5 +82,5 @@ def test_notebook_is_committed_executed_with_colab_setup(path):
     errors = [o for cell in code for o in cell.outputs if o.output_type == "error"]
     assert not errors, f"{path.name} was committed with errors: {json.dumps(errors)[:500]}"
     figures = [o for cell in code for o in cell.outputs if "image/png" in o.get("data", {})]
-    assert figures, f"{path.name} was committed without its figures"
+    assert bool(figures) != (path.name in WITHOUT_FIGURES), f"{path.name}: {len(figures)} figures"
 
