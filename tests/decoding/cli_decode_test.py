@@ -87,6 +87,9 @@ def test_from_run_dir_restores_the_translator(toy_translator, tmp_path):
     assert restored.translate(LINES, beam_size=2) == toy_translator.translate(LINES, beam_size=2)
     with pytest.raises(FileNotFoundError, match="tf-transformer train"):
         Translator.from_run_dir(str(tmp_path / "nothing"))
+    os.remove(tmp_path / "model.weights.h5")
+    with pytest.raises(FileNotFoundError, match="model.weights.h5 not found: has the run"):
+        Translator.from_run_dir(str(tmp_path))
 
 
 def test_evaluate_uncached_and_xla_flags_reach_the_translator(run, monkeypatch, tmp_path):
