@@ -105,8 +105,10 @@ def run_trained(run_dir, beam_size, jit_compile, latency_n):
 
     translator = Translator.from_run_dir(run_dir, jit_compile=jit_compile)
     sentences = bc.read_lines("test_2016_flickr.de.gz")
-    t0 = time.perf_counter()
-    translator.translate(sentences[:bc.DECODE_BATCH], beam_size)  # warm-up
+    t0 = time.perf_counter()  # warm-up: traces (and under XLA compiles) every shape
+    translator.translate(sentences, beam_size, batch_size=bc.DECODE_BATCH)
+    for sentence in sentences[:latency_n]:
+        translator.translate([sentence], beam_size)
     compile_s = time.perf_counter() - t0
     t0 = time.perf_counter()
     results = translator.translate_detailed(sentences, beam_size, batch_size=bc.DECODE_BATCH)
