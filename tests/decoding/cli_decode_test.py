@@ -28,7 +28,8 @@ def run(monkeypatch, toy_translator, tmp_path):
     def run(name, argv):
         parser = argparse.ArgumentParser()
         getattr(cli_decode, f"add_{name}_arguments")(parser)
-        return getattr(cli_decode, f"run_{name}")(parser.parse_args(["--run", str(tmp_path)] + argv))
+        args = parser.parse_args(["--run", str(tmp_path)] + argv)
+        return getattr(cli_decode, f"run_{name}")(args)
 
     run.calls = calls
     return run
