@@ -2,9 +2,9 @@
 
 Fast mode (`TF_TRANSFORMER_FAST=1`) shrinks each notebook's experiments, steps and data;
 the notebooks read Multi30k through the TFDS builder, here pointed at the tiny fixture
-corpus of tests/data (MULTI30K_DIR) and a temporary TFDS folder, so nothing outside the
-test's temporary folders is read or written. The kernel is this interpreter
-(`sys.executable`), whatever Jupyter kernels are installed.
+corpus of tests/data (MULTI30K_DIR) and a temporary TFDS folder, and their temporary
+files (`tempfile`) go to the test's own folder (TMPDIR), so nothing is written outside it.
+The kernel is this interpreter (`sys.executable`), whatever Jupyter kernels are installed.
 """
 
 import json
@@ -32,6 +32,7 @@ WITHOUT_FIGURES = {"05_export_and_serve.ipynb"}
 def kernel_environment(tmp_path_factory):
     """A kernel spec running sys.executable, and the fast-mode environment of the kernels."""
     root = tmp_path_factory.mktemp("notebooks")
+    (root / "tmp").mkdir()
     write_kernel_spec(str(root / "jupyter" / "kernels" / KERNEL_NAME))
     environment = {
         "JUPYTER_PATH": str(root / "jupyter"),
@@ -40,6 +41,7 @@ def kernel_environment(tmp_path_factory):
         "TF_CPP_MIN_LOG_LEVEL": "2",
         "MULTI30K_DIR": str(write_multi30k(root / "multi30k")),
         "TFDS_DATA_DIR": str(root / "tensorflow_datasets"),
+        "TMPDIR": str(root / "tmp"),
     }
     with pytest.MonkeyPatch.context() as patch:
         for name, value in environment.items():
