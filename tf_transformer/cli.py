@@ -37,7 +37,8 @@ def build_parser(command=None):
         if command == name:
             module = importlib.import_module(module)
             getattr(module, add_arguments)(subparser)
-            subparser.set_defaults(run=getattr(module, run))
+            # Not `run`: that is also the dest of the subcommands' --run flag.
+            subparser.set_defaults(handler=getattr(module, run))
     return parser
 
 
@@ -46,7 +47,7 @@ def main(argv=None):
     # Import only the chosen subcommand's module (TensorFlow start-up is slow).
     command = argv[0] if argv and argv[0] in COMMANDS else None
     args = build_parser(command).parse_args(argv)
-    return args.run(args)
+    return args.handler(args)
 
 
 if __name__ == "__main__":

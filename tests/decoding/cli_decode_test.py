@@ -1,5 +1,4 @@
 """`tf-transformer evaluate | translate | plot` and run-directory loading, on the toy model."""
-import argparse
 import io
 import os
 import shutil
@@ -7,6 +6,7 @@ import sys
 
 import pytest
 
+from tf_transformer import cli
 from tf_transformer.decoding import cli_decode
 from tf_transformer.decoding.translator import Translator
 from tf_transformer.training import config as run_config
@@ -16,7 +16,7 @@ LINES = ["ein Mann fährt Fahrrad.", "", "die Frau läuft im Park.", "Kind."]
 
 @pytest.fixture
 def run(monkeypatch, toy_translator, tmp_path):
-    """Runs a subcommand with the toy translator standing in for RUN's model."""
+    """Runs `tf-transformer <name>` with the toy translator standing in for RUN's model."""
     calls = []
 
     def from_run_dir(run_dir, weights=None, **kwargs):
@@ -26,10 +26,7 @@ def run(monkeypatch, toy_translator, tmp_path):
     monkeypatch.setattr(Translator, "from_run_dir", from_run_dir)
 
     def run(name, argv):
-        parser = argparse.ArgumentParser()
-        getattr(cli_decode, f"add_{name}_arguments")(parser)
-        args = parser.parse_args(["--run", str(tmp_path)] + argv)
-        return getattr(cli_decode, f"run_{name}")(args)
+        return cli.main([name, "--run", str(tmp_path)] + argv)
 
     run.calls = calls
     return run
