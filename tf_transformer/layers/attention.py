@@ -252,9 +252,18 @@ class MultiHeadAttention(keras.layers.Layer):
 def _write_cache(cache, new, index):
     """Writes `new (B, 2, H, 1, Dh)` into slot `index` of `cache (B, 2, H, T_max, Dh)`.
 
-    A select against a one-hot position mask rather than `ops.slice_update`:
+    A scatter of the B·2·H rows of slot `index` rather than `ops.slice_update`:
     on the TensorFlow backend the latter lowers to the XLA-only
-    `XlaDynamicUpdateSlice` op, which TF Serving does not link.
+    `XlaDynamicUpdateSlice` op, which TF Serving does not link, and a scatter
+    (unlike a select over all slots) lets XLA update the cache in place.
     """
-    slot = ops.equal(ops.arange(ops.shape(cache)[3]), index)
-    return ops.where(slot[:, None], new, cache)
+    batch, pairs, heads = ops.shape(cache)[:3]
+    grid = ops.stack(
+        ops.meshgrid(ops.arange(batch), ops.arange(pairs), ops.arange(heads),
+                     indexing="ij"),
+        axis=-1,
+    )  # (B, 2, H, 3)
+    slot = ops.full(ops.shape(grid)[:-1] + (1,), index, dtype=grid.dtype)
+    indices = ops.reshape(ops.concatenate([grid, slot], axis=-1), (-1, 4))
+    rows = ops.reshape(new, (-1, ops.shape(new)[-1]))  # (B·2·H, Dh)
+    return ops.scatter_update(cache, indices, rows)
