@@ -10,7 +10,8 @@ def test_seed_yaml_lists_every_field_with_its_default():
     values = yaml.safe_load(text.read_text())
     defaults = RunConfig().to_dict()
     assert {s: sorted(v) for s, v in values.items()} == {s: sorted(v) for s, v in defaults.items()}
-    assert run_config.load("seed") == RunConfig()
+    # The one documented difference: the seed lowercases, the default is cased.
+    assert run_config.load("seed") == run_config.from_dict({"data": {"lowercase": True}})
 
 
 def test_seed_config_is_the_seed_recipe():
@@ -20,6 +21,7 @@ def test_seed_config_is_the_seed_recipe():
     assert (optimizer.name, optimizer.learning_rate, optimizer.beta_1, optimizer.beta_2,
             optimizer.epsilon, optimizer.schedule) == ("adam", 5e-4, 0.9, 0.98, 1e-9, "constant")
     assert config.training.label_smoothing == 0.0
+    assert config.data.lowercase and config.data.batch_size == 128 and not config.data.max_tokens
 
 
 def test_shipped_configs_load_and_best_differs_from_seed():

@@ -13,13 +13,13 @@ def fixture_data(tmp_path_factory):
 
 @pytest.fixture
 def tiny_config(fixture_data):
-    """`tiny_config(section={key: value}, ...)`: a tiny model on the fixture corpus
-    (40 training pairs, batches of 8: 5 steps per epoch)."""
+    """`tiny_config(section={key: value}, ...)`: a tiny 1+1-layer model on the fixture
+    corpus (40 training pairs, batches of 8: 5 steps per epoch)."""
     raw, tfds_dir = fixture_data
 
     def make(**sections):
         values = {
-            "model": {"preset": "tiny"},
+            "model": {"preset": "tiny", "num_encoder_layers": 1, "num_decoder_layers": 1},
             "data": {"data_dir": raw, "tfds_dir": tfds_dir, "vocab_size": FIXTURE_VOCAB_SIZE,
                      "batch_size": 8},
             "training": {"epochs": 1},

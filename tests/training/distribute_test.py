@@ -1,9 +1,9 @@
 """tf.distribute: 2 logical CPUs and 2 worker processes train like one device.
 
 Both run `distributed_run.py` in subprocesses (devices and TF_CONFIG must be set
-before TensorFlow starts). Tolerance: relative 1e-5 on the losses of 3 steps and on
-the sum of |weights| after them (float32 all-reduce order and Adam's normalisation
-of near-zero gradients give differences around 1e-6).
+before TensorFlow starts). Tolerance: relative 1e-5 on the losses of 3 steps (seen:
+~1e-7); relative 1e-4 on the sum of |weights| after them (seen: ~1e-5: Adam with
+eps 1e-9 turns float32 noise in near-zero gradients into whole-size updates).
 """
 
 import json
@@ -44,7 +44,7 @@ def local():
 def assert_same_training(distributed, single):
     assert distributed["replicas"] == 2
     np.testing.assert_allclose(distributed["losses"], single["losses"], rtol=1e-5)
-    np.testing.assert_allclose(distributed["checksum"], single["checksum"], rtol=1e-5)
+    np.testing.assert_allclose(distributed["checksum"], single["checksum"], rtol=1e-4)
 
 
 @pytest.mark.slow

@@ -1,7 +1,8 @@
 """The run config of `tf-transformer train`: one dataclass per YAML section.
 
-Every field has a default and a comment; the defaults are the seed recipe, and
-`tf_transformer/configs/seed.yaml` spells them all out. A config is read from a
+Every field has a default and a comment; the defaults are the seed recipe on
+cased text, and `tf_transformer/configs/seed.yaml` spells them all out (with the
+seed's lowercasing). A config is read from a
 YAML file (or a shipped name, e.g. "seed"), then `--set section.key=value`
 overrides are applied; unknown keys and wrong types raise `ConfigError` naming
 the key and what it accepts.
@@ -52,7 +53,7 @@ class DataConfig:
     data_dir: Optional[str] = None  # raw Multi30k files; null: $MULTI30K_DIR
     tfds_dir: Optional[str] = None  # where TFDS stores the built dataset; null: TFDS default
     vocab_size: int = 8000  # subword vocabulary per language, specials included
-    lowercase: bool = False  # the seed lowercases; cased output scores cased BLEU
+    lowercase: bool = False  # true: lowercase both sides (the seed does); false scores cased BLEU
     max_length: int = 128  # pairs with more tokens on a side are dropped from training
     batch_size: int = 128  # sentence pairs per batch (when max_tokens is 0)
     max_tokens: int = 0  # >0: length-bucketed batches of about this many tokens

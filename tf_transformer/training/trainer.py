@@ -29,7 +29,8 @@ from tf_transformer.model import Transformer
 from tf_transformer.training import callbacks as cb
 from tf_transformer.training import config as run_config
 from tf_transformer.training.config import ConfigError, ModelConfig, RunConfig
-from tf_transformer.training.distribute import is_chief, make_strategy, worker_index
+from tf_transformer.training.distribute import (
+    is_chief, is_multi_worker, make_strategy, patch_multi_worker_metrics, worker_index)
 from tf_transformer.training.losses import MaskedCrossEntropy
 from tf_transformer.training.metrics import MaskedAccuracy, Perplexity
 from tf_transformer.training.optim import make_optimizer
@@ -60,6 +61,8 @@ def compile_model(model: keras.Model, config: RunConfig) -> None:
         metrics=[MaskedAccuracy(), Perplexity()],
         jit_compile=config.training.jit_compile,
     )
+    if is_multi_worker(model.distribute_strategy):
+        patch_multi_worker_metrics(model)
 
 
 def _prepare_run_dir(config: RunConfig, run_dir: str) -> None:
@@ -109,22 +112,15 @@ def _datasets(config: RunConfig, run_dir: str):
     return (*tokenizers, train, validation)
 
 
-def _bleu_callback(config: RunConfig, model, tokenizers):
+def _bleu_callback(config: RunConfig, run_dir: str, model, tokenizers):
     """Validation BLEU of greedy translations of the first `bleu_samples` pairs."""
-    import tensorflow_datasets as tfds
-
-    from tf_transformer.data.prepare import load_split
+    from tf_transformer.decoding.run import load_split_pairs
     from tf_transformer.decoding.translator import Translator
 
-    data = config.data
-    pairs = load_split("validation", data.pair, data_dir=data.tfds_dir, source_dir=data.data_dir)
-    sources, references = [], []
-    for source, reference in tfds.as_numpy(pairs.take(config.callbacks.bleu_samples)):
-        sources.append(source.decode("utf-8"))
-        references.append(reference.decode("utf-8"))
-    translator = Translator(model, *tokenizers)
-    return cb.BleuEvaluation(translator.translate, sources, references,
-                             config.callbacks.bleu_every_epochs)
+    sources, references = load_split_pairs(run_dir, "validation")
+    samples = config.callbacks.bleu_samples
+    return cb.BleuEvaluation(Translator(model, *tokenizers).translate, sources[:samples],
+                             references[:samples], config.callbacks.bleu_every_epochs)
 
 
 def _callbacks(config: RunConfig, run_dir: str, model, weights, tokenizers, backup):
@@ -135,7 +131,7 @@ def _callbacks(config: RunConfig, run_dir: str, model, weights, tokenizers, back
     mode = "min" if options.monitor in ("val_loss", "val_perplexity") else "max"
     callbacks = []
     if options.bleu_every_epochs:
-        callbacks.append(_bleu_callback(config, model, tokenizers))
+        callbacks.append(_bleu_callback(config, run_dir, model, tokenizers))
     callbacks.append(cb.LearningRateLogger())
     if options.save_best:
         callbacks.append(cb.BestCheckpoint(
