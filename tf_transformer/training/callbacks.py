@@ -77,13 +77,13 @@ class ModelWeights:
 class TrainingBackup(keras.callbacks.Callback):
     """Backs up the full training state so that a killed run resumes where it was.
 
-    Like `keras.callbacks.BackupAndRestore`, but exact mid-epoch: the state
-    (weights and optimizer slots) and the number of batches trained are saved
-    together every `every_steps` batches and at the end of every epoch, and
-    `restore()` returns that number so the trainer can skip the batches already
-    seen. Each backup is a new folder; the file `latest` names the current one
-    and is replaced atomically, so a kill during a save leaves the previous
-    backup in place.
+    Like `keras.callbacks.BackupAndRestore`, but aware of the position inside an
+    epoch: the state (weights and optimizer slots) and the number of batches
+    trained are saved together every `every_steps` batches and at the end of
+    every epoch, and `restore()` returns that number so the trainer can finish
+    the interrupted epoch with the batches it had left. Each backup is a new
+    folder; the file `latest` names the current one and is replaced atomically,
+    so a kill during a save leaves the previous backup in place.
 
     Args:
         directory: folder for the backups.

@@ -187,8 +187,8 @@ def train(config: RunConfig, run_dir: str, verbose="auto") -> keras.callbacks.Hi
     """Trains a model as `config` says and writes everything to `run_dir`.
 
     Resumes from `run_dir/backup` when it exists: the weights, optimizer state
-    and the position in the (seeded) stream of batches are restored, so a run
-    killed mid-epoch continues with the next batch it had not trained on.
+    and the number of batches trained are restored; a run killed mid-epoch
+    finishes that epoch with the number of batches it had left, then goes on.
 
     Args:
         config: the run config.
@@ -240,19 +240,20 @@ def _fit(config: RunConfig, run_dir: str, verbose):
     history = None
     fit = dict(validation_data=validation, validation_steps=validation_steps, shuffle=False,
                callbacks=callbacks, verbose=verbose, steps_per_epoch=steps_per_epoch)
+    # The stream of shuffled epochs starts afresh in every process (tf.data does not
+    # save its shuffle state), so a resumed run sees other batches than the killed
+    # one would have; what carries over is the model, the optimizer and the count.
+    stream = train_data.repeat()
     if batch:
-        # Finish the interrupted epoch with exactly the batches it had left: the
-        # shuffled stream of a fresh process is the same, so skipping what was
-        # trained lands on the next batch.
-        history = model.fit(train_data.repeat().skip(done), initial_epoch=epoch, epochs=epochs,
+        # Finish the interrupted epoch with the number of batches it had left, so
+        # that epochs (validation, checkpoints) stay where they were.
+        history = model.fit(stream, initial_epoch=epoch, epochs=epochs,
                             **{**fit, "steps_per_epoch": steps_per_epoch - batch,
                                "callbacks": callbacks + [_StopAfterOneEpoch()]})
         epoch += 1
     stopped_early = any(isinstance(c, keras.callbacks.EarlyStopping) and c.stopped_epoch
                         for c in callbacks)
     if epoch < epochs and not stopped_early:
-        # Later epochs are reshuffled from here (an order as random as, but not
-        # identical to, that of an uninterrupted run).
-        history = model.fit(train_data.repeat(), initial_epoch=epoch, epochs=epochs, **fit)
+        history = model.fit(stream, initial_epoch=epoch, epochs=epochs, **fit)
     _write_final_weights(config, run_dir, weights, callbacks)
     return history
