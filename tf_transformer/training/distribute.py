@@ -76,6 +76,7 @@ def is_chief() -> bool:
 
 
 def is_multi_worker(strategy) -> bool:
+    """Whether `strategy` spans several worker processes."""
     return isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy) and (
         strategy.num_replicas_in_sync > len(strategy.extended.worker_devices))
 
