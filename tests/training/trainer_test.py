@@ -24,6 +24,7 @@ from tf_transformer.training.trainer import build_model, compile_model, train
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
+@pytest.mark.slow
 def test_tiny_model_overfits_32_pairs(tmp_path):
     de, en = (build_tokenizer([pair[i] for pair in PAIRS[:40]], str(tmp_path / f"{lang}.model"),
                               FIXTURE_VOCAB_SIZE) for i, lang in enumerate(("de", "en")))
