@@ -213,21 +213,28 @@ class MultiHeadAttention(keras.layers.Layer):
         training=None,
     ):
         if cache is None:
-            kv = self.project_key_value(query if key_value is None else key_value)
-        elif cache_index is None:
-            kv = cache
+            source = query if key_value is None else key_value
+            # Separate tensors for the attention itself: slicing them back out of
+            # the stacked kv costs a slice gradient per layer in training, while
+            # an unused stack is pruned from the graph.
+            keys = self._split_heads(self.key_dense(source))
+            values = self._split_heads(self.value_dense(source))
+            kv = ops.stack([keys, values], axis=1)
         else:
-            if query.shape[1] not in (1, None):
-                raise ValueError(
-                    "A cache with cache_index is written one position per call "
-                    f"(incremental decoding); got a query of length {query.shape[1]}."
-                )
-            kv = _write_cache(cache, self.project_key_value(query), cache_index)
+            if cache_index is not None:
+                if query.shape[1] not in (1, None):
+                    raise ValueError(
+                        "A cache with cache_index is written one position per call "
+                        f"(incremental decoding); got a query of length {query.shape[1]}."
+                    )
+                cache = _write_cache(cache, self.project_key_value(query), cache_index)
+            kv = cache
+            keys, values = ops.unstack(kv, 2, axis=1)
 
         queries = self._split_heads(self.query_dense(query))
         mask = None if attention_mask is None else attention_mask[:, None]
         heads, weights = self.attention(
-            queries, kv[:, 0], kv[:, 1], attention_mask=mask, training=training
+            queries, keys, values, attention_mask=mask, training=training
         )
         batch, length = ops.shape(query)[0], ops.shape(query)[1]
         heads = ops.reshape(
