@@ -27,5 +27,10 @@ test-jax: $(STAMP)
 demo: $(STAMP)
 	$(PY) -m tf_transformer.demo
 
+# Offline copy of Multi30k when present; otherwise the official files are downloaded.
+MULTI30K_DIR ?= $(wildcard ../shared/data/multi30k)
+train: $(STAMP)
+	MULTI30K_DIR=$(MULTI30K_DIR) $(VENV)/bin/tf-transformer train --config best --run-dir runs/best
+
 clean:
 	rm -rf $(VENV) build dist *.egg-info .pytest_cache
