@@ -7,6 +7,7 @@ import pytest
 
 from tests.export.conftest import BEAM_SIZE, MODEL_NAME
 from tf_transformer.export import cli_export
+from tf_transformer.training.config import RunConfig
 
 # Uses the trained, exported model of conftest.py (built once, ~20 s).
 pytestmark = pytest.mark.slow
@@ -29,8 +30,10 @@ def test_defaults():
     parser = argparse.ArgumentParser()
     cli_export.add_arguments(parser)
     parsed = parser.parse_args(["--run", "r", "--name", "n"])
+    # No beam size or alpha given: the run config's decoding section decides.
     assert (parsed.version, parsed.beam_size, parsed.alpha, parsed.output_dir,
-            parsed.overwrite) == (None, 4, 0.6, "saved_models", False)
+            parsed.overwrite) == (None, None, None, "saved_models", False)
+    assert (RunConfig().decoding.beam_size, RunConfig().decoding.alpha) == (4, 0.6)
 
 
 @pytest.mark.parametrize("extra, message", [

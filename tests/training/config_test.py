@@ -58,7 +58,7 @@ def test_partial_file_keeps_defaults(tmp_path):
     ("training.epoch=3", "Unknown config key training.epoch; valid keys of 'training': "
                          "\\['distribution', 'epochs'"),
     ("trainin.epochs=3", "Unknown config section 'trainin'.*valid sections: "
-                         "\\['callbacks', 'data', 'model', 'optimizer', 'training'\\]"),
+                         "\\['callbacks', 'data', 'decoding', 'model', 'optimizer', 'training'\\]"),
     ("training.mixed_precision=bf16",
      "training.mixed_precision must be one of \\['float32', 'mixed_bfloat16', 'mixed_float16'\\], "
      "got 'bf16'"),

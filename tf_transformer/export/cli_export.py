@@ -1,11 +1,12 @@
 """`tf-transformer export`: a training run as a versioned SavedModel for TF Serving.
 
-  tf-transformer export --run RUN --name NAME [--version N] [--beam-size 4] [--alpha 0.6]
+  tf-transformer export --run RUN --name NAME [--version N] [--beam-size K] [--alpha A]
                         [--output-dir saved_models] [--weights FILE] [--overwrite]
 
 Writes saved_models/NAME/VERSION/ (VERSION: one more than the highest existing) and
 saved_models/NAME/keras/VERSION.keras; see `tf_transformer.export.exporter` for the
-layout and the README section "Serve with TF Serving" for serving it.
+layout and the README section "Serve with TF Serving" for serving it. Search
+defaults come from the run config's `decoding` section (beam 4, alpha 0.6).
 """
 
 import argparse
@@ -17,9 +18,6 @@ from tf_transformer.export.exporter import export
 from tf_transformer.export.versions import resolve_version, servable_dir
 from tf_transformer.export.warmup import WARMUP_SENTENCES
 
-DEFAULT_BEAM_SIZE = 4
-DEFAULT_ALPHA = 0.6
-
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--run", required=True, help="training run directory")
@@ -27,11 +25,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="servable name, e.g. multi30k_de_en (TF Serving's --model_name)")
     parser.add_argument("--version", type=int, default=None,
                         help="version number (default: one more than the highest existing)")
-    parser.add_argument("--beam-size", type=int, default=DEFAULT_BEAM_SIZE,
+    parser.add_argument("--beam-size", type=int, default=None,
                         help="beam size of serving_default; 1 is greedy "
-                             f"(default {DEFAULT_BEAM_SIZE})")
-    parser.add_argument("--alpha", type=float, default=DEFAULT_ALPHA,
-                        help=f"length penalty exponent (default {DEFAULT_ALPHA})")
+                             "(default: the run config's decoding.beam_size)")
+    parser.add_argument("--alpha", type=float, default=None,
+                        help="length penalty exponent (default: the run config's "
+                             "decoding.alpha)")
     parser.add_argument("--output-dir", default="saved_models",
                         help="folder of the servables (default saved_models)")
     parser.add_argument("--weights", default=None,
@@ -42,7 +41,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Exports the run; returns the exit status (1 with a message on stderr on failure)."""
-    if args.beam_size < 1:
+    if args.beam_size is not None and args.beam_size < 1:
         print(f"error: --beam-size must be >= 1, got {args.beam_size}.", file=sys.stderr)
         return 1
     try:
@@ -50,19 +49,21 @@ def run(args: argparse.Namespace) -> int:
         base_dir = servable_dir(args.output_dir, args.name)
         resolve_version(base_dir, args.version, args.overwrite)
         config = load_run_config(args.run)
+        beam_size = args.beam_size or config.decoding.beam_size
+        alpha = config.decoding.alpha if args.alpha is None else args.alpha
         print(f"Loading {args.run} ...", flush=True)
         model, source_tokenizer, target_tokenizer = load_run(args.run, args.weights)
         print(f"Writing {base_dir}/ ...", flush=True)
         result = export(
             model, source_tokenizer, target_tokenizer, args.output_dir, args.name,
             warmup_sentences=WARMUP_SENTENCES[config.data.pair.split("-")[0]],
-            version=args.version, overwrite=args.overwrite, beam_size=args.beam_size,
-            alpha=args.alpha, assets=[os.path.join(args.run, CONFIG_FILE)])
+            version=args.version, overwrite=args.overwrite, beam_size=beam_size,
+            alpha=alpha, assets=[os.path.join(args.run, CONFIG_FILE)])
     except (FileNotFoundError, FileExistsError, ValueError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
-    print(f"SavedModel: {result.path} (serving_default: beam {args.beam_size}, "
-          f"alpha {args.alpha}; translate_greedy; tokenize)")
+    print(f"SavedModel: {result.path} (serving_default: beam {beam_size}, "
+          f"alpha {alpha}; translate_greedy; tokenize)")
     print(f"Keras model: {result.keras_path}")
     print(f"Serve it with TF Serving >= 2.20, model base path {os.path.abspath(base_dir)} "
           "(README: Serve with TF Serving).")

@@ -114,6 +114,14 @@ class CallbacksConfig:
 
 
 @dataclasses.dataclass(frozen=True)
+class DecodingConfig:
+    """Search defaults of the exported model (`tf-transformer export`)."""
+
+    beam_size: int = 4  # beam of serving_default; 1: greedy
+    alpha: float = 0.6  # length penalty exponent: ((5 + len) / 6) ** alpha
+
+
+@dataclasses.dataclass(frozen=True)
 class RunConfig:
     """One training run; YAML sections map to the fields below."""
 
@@ -122,6 +130,7 @@ class RunConfig:
     optimizer: OptimizerConfig = OptimizerConfig()
     training: TrainingConfig = TrainingConfig()
     callbacks: CallbacksConfig = CallbacksConfig()
+    decoding: DecodingConfig = DecodingConfig()
 
     def __post_init__(self):
         _check_ranges(self)
@@ -133,14 +142,14 @@ class RunConfig:
 _POSITIVE = (
     "data.vocab_size", "data.max_length", "data.batch_size", "training.epochs",
     "optimizer.warmup_steps", "optimizer.gradient_accumulation_steps",
-    "callbacks.average_last", "callbacks.bleu_samples",
+    "callbacks.average_last", "callbacks.bleu_samples", "decoding.beam_size",
     "optimizer.learning_rate", "optimizer.epsilon",
 )
 _NON_NEGATIVE = (
     "data.max_tokens", "data.shuffle_buffer", "optimizer.weight_decay",
     "training.intra_op_threads", "training.inter_op_threads",
     "callbacks.backup_every_steps", "callbacks.early_stopping_patience",
-    "callbacks.bleu_every_epochs",
+    "callbacks.bleu_every_epochs", "decoding.alpha",
 )
 _POSITIVE_OR_NULL = (
     "training.steps_per_epoch", "training.validation_steps",
