@@ -19,16 +19,10 @@ Usage (from the repository root; the anchors' folder is ../shared/bench or $BENC
 Prints one line per variant and one JSON line last, with the keys of decode_tf.py.
 """
 import argparse
-import os
 import statistics
-import sys
 import time
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-os.environ.setdefault("KERAS_BACKEND", "tensorflow")
-HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, os.environ.get("BENCH_DIR", os.path.join(HERE, "..", "..", "shared", "bench")))
-sys.path.insert(0, os.path.join(HERE, ".."))
+import bench_env  # noqa: F401, E402  (paths and environment; first)
 import bench_common as bc  # noqa: E402
 import keras  # noqa: E402
 import numpy as np  # noqa: E402

@@ -22,15 +22,10 @@ Prints one line per measurement and one JSON line last.
 import argparse
 import os
 import statistics
-import sys
 import tempfile
 import time
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-os.environ.setdefault("KERAS_BACKEND", "tensorflow")
-HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, os.environ.get("BENCH_DIR", os.path.join(HERE, "..", "..", "shared", "bench")))
-sys.path.insert(0, os.path.join(HERE, ".."))
+import bench_env  # noqa: F401, E402  (paths and environment; first)
 import bench_common as bc  # noqa: E402
 import keras  # noqa: E402
 import numpy as np  # noqa: E402

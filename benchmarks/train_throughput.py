@@ -17,16 +17,10 @@ $BENCH_DIR.
 """
 
 import argparse
-import os
-import sys
 import time
 import traceback
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-os.environ.setdefault("KERAS_BACKEND", "tensorflow")
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, os.environ.get("BENCH_DIR", os.path.join(ROOT, "..", "shared", "bench")))
-
+import bench_env  # noqa: F401, E402  (paths and environment; first)
 import bench_common as bc  # noqa: E402
 import keras  # noqa: E402
 import tensorflow as tf  # noqa: E402
