@@ -121,6 +121,20 @@ def test_shuffle_is_seeded_and_reshuffles_each_epoch(fixture_tokenizers):
     assert ordered == [(tuple(s), tuple(t)) for s, t in tokenized(fixture_tokenizers)]
 
 
+def test_partial_batches_are_shuffled_into_the_epoch(fixture_tokenizers):
+    # Bucketing flushes the partial batch of every bucket once the pairs run out;
+    # unshuffled, an epoch would end with those few-pair batches sorted by length.
+    max_tokens = 32
+    dataset = make_dataset(pair_dataset(PAIRS * 5), *fixture_tokenizers, max_tokens=max_tokens,
+                           max_length=max_tokens, shuffle=True, seed=2)
+    partial = []
+    for (source, target_input), _ in dataset.as_numpy_iterator():
+        length = max(source.shape[1], target_input.shape[1] + 1)
+        partial.append(source.shape[0] < max_tokens // length)
+    assert 0 < sum(partial) < len(partial)
+    assert partial != sorted(partial), "every partial batch comes after every full one"
+
+
 class CountingTokenizer(tf.Module):
     """Counts calls to tokenize, to show that tokenized pairs are cached."""
 

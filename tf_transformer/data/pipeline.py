@@ -5,7 +5,8 @@ with PAD_ID = 0: source_ids (B, S) = [BOS] x [EOS], target_input_ids (B, T) = [B
 target_output_ids (B, T) = y [EOS].
 
 Stages: tokenize (batched, parallel map) -> cache in memory -> drop pairs longer than
-`max_length` -> optional seeded shuffle -> batch -> prefetch.
+`max_length` -> optional seeded shuffle -> batch -> optional shuffle of the batches
+-> prefetch.
 
 Pairs longer than `max_length` tokens on either side (BOS and EOS included) are
 dropped, never truncated: a truncated pair would teach the model to stop mid-sentence.
@@ -16,6 +17,12 @@ Batching is either a fixed number of pairs (`batch_size`) or a token budget
 wide by length L = max(S, T), and a bucket of length L is emitted as a batch of
 max_tokens // L pairs, so B * max(S, T) <= max_tokens (as long as a single pair fits).
 The last, partial batch of each bucket is kept: an epoch holds every pair once.
+
+When shuffling, the batches are shuffled too. Bucketing emits the partial batches
+of all buckets together when the epoch's pairs run out, ordered by length; trained
+on last, those few-pair batches of ever longer sentences undid much of each epoch
+(measured: a run whose validation accuracy stalled at 0.26 while its training
+accuracy reached 0.37).
 """
 
 import logging
@@ -29,6 +36,8 @@ logger = logging.getLogger(__name__)
 DEFAULT_MAX_LENGTH = 128
 # Pairs tokenized per call: amortizes the per-call overhead of the tokenizer ops.
 _TOKENIZE_CHUNK = 1024
+# Batches of one epoch held for shuffling (Multi30k: ~150-600; a batch of ids is small).
+_BATCH_SHUFFLE_BUFFER = 4096
 
 
 def tokenize_pairs(pairs: tf.data.Dataset, source_tokenizer, target_tokenizer) -> tf.data.Dataset:
@@ -83,7 +92,8 @@ def make_dataset(
         max_tokens: int, token budget per batch: B * max(S, T) <= max_tokens.
         max_length: int, longest tokenized sentence kept, BOS and EOS included (default
             128). Longer pairs are dropped and counted in the log.
-        shuffle: bool, reshuffle the pairs every epoch (training) or keep their order.
+        shuffle: bool, reshuffle the pairs and then the batches every epoch
+            (training), or keep their order.
         seed: int, shuffle seed: the same seed gives the same sequence of epochs.
         shuffle_buffer_size: int, default 50,000 (all of Multi30k's training set).
 
@@ -137,6 +147,9 @@ def make_dataset(
             bucket_batch_sizes=[max_tokens // upper for upper in uppers],
             padding_values=PAD_ID,
         )
+    if shuffle:
+        # A buffer larger than an epoch's batches: a full permutation every epoch.
+        dataset = dataset.shuffle(_BATCH_SHUFFLE_BUFFER, seed=seed, reshuffle_each_iteration=True)
     return dataset.prefetch(tf.data.AUTOTUNE)
 
 
