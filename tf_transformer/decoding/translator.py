@@ -79,6 +79,14 @@ class Translator:
 
         return cls(*load_run(run_dir, weights), **kwargs)
 
+    @classmethod
+    def from_export(cls, export_dir: str, **kwargs) -> "Translator":
+        """The model and tokenizers of an exported version, e.g.
+        "saved_models/multi30k_de_en/1" (see `tf_transformer.export.reload`)."""
+        from tf_transformer.export.reload import load_export
+
+        return cls(*load_export(export_dir), **kwargs)
+
     def translate(self, sentences, beam_size: int = 1, alpha: float = 0.6,
                   batch_size: int = 64) -> list:
         """Translations of `sentences` (a list of str), in order; see the module doc."""

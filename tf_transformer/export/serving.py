@@ -34,6 +34,12 @@ SIGNATURE_KEYS = ("serving_default", "translate_greedy", "tokenize")
 _INPUT_SPEC = tf.TensorSpec([None], tf.string, name="inputs")
 
 
+def weight_key(variable) -> str:
+    """A Keras variable's path without the model's own name ("transformer_2/"), which
+    depends on how many models the process has built."""
+    return variable.path.split("/", 1)[-1]
+
+
 class TranslationModule(tf.Module):
     """A `Transformer` and its tokenizers as a servable with batched string signatures.
 
@@ -86,7 +92,14 @@ class TranslationModule(tf.Module):
         concrete = {key: function.get_concrete_function()
                     for key, function in zip(SIGNATURE_KEYS, functions)}
         used = {id(v): v for function in concrete.values() for v in function.variables}
-        self.variables_used = list(used.values())
+        # Keyed by Keras variable path, so that `load_export` can give the weights back
+        # to a Keras model.
+        self.model_variables = {weight_key(v): v.value for v in self.model.variables
+                                if id(v.value) in used}
+        unnamed = used.keys() - {id(v) for v in self.model_variables.values()}
+        if unnamed:
+            raise ValueError(f"The signatures read {len(unnamed)} variables that are not the "
+                             "model's; only the model may own variables.")
         return concrete
 
     def _clean(self, inputs):

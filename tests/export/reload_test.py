@@ -1,0 +1,39 @@
+"""`load_export` / `Translator.from_export`: the Keras model back from a SavedModel alone."""
+
+import os
+import shutil
+
+import numpy as np
+import pytest
+
+from tests.export.conftest import SENTENCES
+from tf_transformer.decoding.translator import Translator
+from tf_transformer.export.reload import load_export
+from tf_transformer.export.serving import weight_key
+
+pytestmark = pytest.mark.slow
+
+
+def test_every_weight_comes_back_exactly(exported, trained):
+    model, source_tokenizer, target_tokenizer = load_export(exported.path)
+    assert model.get_config() == trained.model.get_config()
+    expected = {weight_key(v): v.numpy() for v in trained.model.weights}
+    assert {weight_key(v) for v in model.weights} == expected.keys()
+    for variable in model.weights:
+        np.testing.assert_array_equal(variable.numpy(), expected[weight_key(variable)])
+    assert (source_tokenizer.vocab_size, target_tokenizer.vocab_size) == (
+        trained.source_tokenizer.vocab_size, trained.target_tokenizer.vocab_size)
+
+
+def test_from_export_translates_like_the_serving_signature(exported, loaded):
+    served = loaded.signatures["translate_greedy"](inputs=SENTENCES)["translations"]
+    translator = Translator.from_export(exported.path)
+    assert translator.translate(SENTENCES) == [t.decode("utf-8") for t in served.numpy()]
+
+
+def test_a_folder_without_the_run_config_is_refused(exported, tmp_path):
+    copy = tmp_path / "1"
+    shutil.copytree(exported.path, copy)
+    os.remove(copy / "assets" / "config.yaml")
+    with pytest.raises(FileNotFoundError, match="written by `tf-transformer export`"):
+        load_export(str(copy))
