@@ -24,11 +24,12 @@ test-tf: $(STAMP)
 test-jax: $(STAMP)
 	KERAS_BACKEND=jax $(PY) -m pytest -q tests/layers tests/model_test.py
 
-demo: $(STAMP)
-	$(PY) -m tf_transformer.demo
-
 # Offline copy of Multi30k when present; otherwise the official files are downloaded.
 MULTI30K_DIR ?= $(wildcard ../shared/data/multi30k)
+
+demo: $(STAMP)
+	MULTI30K_DIR=$(MULTI30K_DIR) $(PY) -m tf_transformer.demo
+
 train: $(STAMP)
 	MULTI30K_DIR=$(MULTI30K_DIR) $(VENV)/bin/tf-transformer train --config best --run-dir runs/best
 
