@@ -117,16 +117,21 @@ def exported(run_dir, tmp_path_factory):
 @pytest.fixture(scope="session")
 def reload_report(exported, tmp_path_factory):
     """What `reload_check.py` reports from a fresh process (tensorflow + tensorflow_text)."""
-    folder = tmp_path_factory.mktemp("reload")
+    return run_reload_check(exported.path, BATCHES, tmp_path_factory.mktemp("reload"))
+
+
+def run_reload_check(export_dir, batches, folder):
+    """Runs `reload_check.py` on `batches` ({label: (signature, inputs)}) in a fresh
+    process; returns its report."""
     request = folder / "request.json"
     report = folder / "report.json"
     batches = {label: {"signature": signature,
                        "inputs": [base64.b64encode(_bytes(s)).decode("ascii") for s in inputs]}
-               for label, (signature, inputs) in BATCHES.items()}
+               for label, (signature, inputs) in batches.items()}
     request.write_text(json.dumps({"batches": batches}), encoding="utf-8")
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
     completed = subprocess.run(
-        [sys.executable, os.path.join(HERE, "reload_check.py"), exported.path,
+        [sys.executable, os.path.join(HERE, "reload_check.py"), str(export_dir),
          str(request), str(report)],
         capture_output=True, text=True, env=env, timeout=300, cwd=folder)
     assert completed.returncode == 0, completed.stderr[-4000:]

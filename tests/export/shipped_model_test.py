@@ -1,0 +1,47 @@
+"""The shipped model, saved_models/multi30k_de_en/1, as TF Serving would load it: a fresh
+process with only TensorFlow and TF Text, every op available, sensible translations."""
+
+import os
+
+import pytest
+
+from tests.export.conftest import decode_strings, run_reload_check
+
+SHIPPED = os.path.join(os.path.dirname(__file__), "..", "..", "saved_models",
+                       "multi30k_de_en", "1")
+# Sentences not in Multi30k, each with words its translation must contain.
+CHECKS = [
+    ("Ein schwarzer Hund rennt durch den Schnee.", ("dog", "snow")),
+    ("Zwei Frauen sitzen auf einer Bank im Park.", ("two", "women", "bench")),
+    ("Ein kleines Mädchen isst einen Apfel.", ("girl", "apple")),
+]
+
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(not os.path.isdir(SHIPPED), reason="no shipped model in saved_models/"),
+]
+
+
+@pytest.fixture(scope="module")
+def report(tmp_path_factory):
+    sentences = [sentence for sentence, _ in CHECKS]
+    batches = {"beam": ("serving_default", sentences), "greedy": ("translate_greedy", sentences)}
+    return run_reload_check(SHIPPED, batches, tmp_path_factory.mktemp("shipped"))
+
+
+def test_loads_with_only_tensorflow_and_tf_text(report):
+    assert report["project_modules"] == []
+    assert set(report["graph_ops"]) <= set(report["core_ops"]) | set(report["text_ops"])
+    assert report["ops_without_cpu_kernel"] == []
+    assert set(report["signatures"]) == {"serving_default", "translate_greedy", "tokenize"}
+
+
+@pytest.mark.parametrize("label", ["beam", "greedy"])
+def test_translates_unseen_sentences(report, label):
+    translations = [t.decode("utf-8").lower()
+                    for t in decode_strings(report["outputs"][label]["translations"])]
+    assert translations == [t.decode("utf-8").lower() for t in
+                            decode_strings(report["python_outputs"][label]["translations"])]
+    for (sentence, words), translation in zip(CHECKS, translations):
+        missing = [w for w in words if w not in translation]
+        assert not missing, f"{sentence!r} -> {translation!r} lacks {missing}"
