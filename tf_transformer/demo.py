@@ -73,8 +73,10 @@ def main(argv=None) -> int:
     parser.add_argument("--no-bleu", action="store_true", help="skip the test-set BLEU")
     args = parser.parse_args(argv)
     if not os.path.exists(os.path.join(args.servable, "saved_model.pb")):
-        print(f"error: no SavedModel at {args.servable}; export one with `tf-transformer "
-              "export` or pass --servable.", file=sys.stderr)
+        print(f"error: no SavedModel at {os.path.relpath(args.servable)}. The release model "
+              "is not in this checkout yet (README, Results); make one with `make train` and "
+              "`tf-transformer export --run runs/best --name multi30k_de_en`, or pass "
+              "--servable VERSION_DIR.", file=sys.stderr)
         return 1
     start = time.perf_counter()
     import tensorflow as tf
