@@ -49,21 +49,17 @@ def _translate(signature, sentences, progress: bool = False) -> list:
 
 def _test_split():
     """(sources, references) of test_2016_flickr, or None with the reason printed."""
-    import tensorflow_datasets as tfds
-
     from tf_transformer.data.multi30k import multi30k_dir
-    from tf_transformer.data.prepare import load_split
+    from tf_transformer.data.prepare import load_split_texts
 
     try:
-        pairs = tfds.as_numpy(load_split(SPLIT, "de-en", source_dir=multi30k_dir()))
-        sources, references = zip(*[(s.decode("utf-8"), r.decode("utf-8")) for s, r in pairs])
+        return load_split_texts(SPLIT, "de-en", source_dir=multi30k_dir())
     except Exception as error:  # noqa: BLE001 - any failure to find the data skips BLEU
         print(f"\nBLEU skipped: Multi30k {SPLIT} is not available here "
               f"({type(error).__name__}: {str(error).splitlines()[0][:300]}).\n"
               "Point MULTI30K_DIR at a folder with the official files (test_2016_flickr.de.gz,"
               " test_2016_flickr.en.gz, ...) or run with internet access to download them.")
         return None
-    return list(sources), list(references)
 
 
 def main(argv=None) -> int:

@@ -37,3 +37,12 @@ def test_a_folder_without_the_run_config_is_refused(exported, tmp_path):
     os.remove(copy / "assets" / "config.yaml")
     with pytest.raises(FileNotFoundError, match="written by `tf-transformer export`"):
         load_export(str(copy))
+
+
+def test_weights_the_saved_model_lacks_are_refused(exported, monkeypatch):
+    from tf_transformer.export import reload
+
+    # Keys the export never wrote, as for an export made before weights were keyed.
+    monkeypatch.setattr(reload, "weight_key", lambda variable: "other/" + weight_key(variable))
+    with pytest.raises(ValueError, match="does not hold every weight of its model"):
+        load_export(exported.path)

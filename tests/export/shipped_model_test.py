@@ -6,9 +6,8 @@ import os
 import pytest
 
 from tests.export.conftest import decode_strings, run_reload_check
+from tf_transformer.demo import SERVABLE as SHIPPED
 
-SHIPPED = os.path.join(os.path.dirname(__file__), "..", "..", "saved_models",
-                       "multi30k_de_en", "1")
 # Sentences not in Multi30k, each with words its translation must contain.
 CHECKS = [
     ("Ein schwarzer Hund rennt durch den Schnee.", ("dog", "snow")),

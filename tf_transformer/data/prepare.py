@@ -64,6 +64,16 @@ def load_split(
     return builder.as_dataset(split=split, as_supervised=True, shuffle_files=False)
 
 
+def load_split_texts(split: str, config: str = "de-en", data_dir: str | None = None,
+                     source_dir: str | None = None) -> tuple[list, list]:
+    """(sources, references) of a split as two aligned lists of str (TFDS order)."""
+    sources, references = [], []
+    for source, reference in tfds.as_numpy(load_split(split, config, data_dir, source_dir)):
+        sources.append(source.decode("utf-8"))
+        references.append(reference.decode("utf-8"))
+    return sources, references
+
+
 def tokenizer_path(vocab_dir: str, lang: str, vocab_size: int, lowercase: bool) -> str:
     """Cache file of a tokenizer, e.g. `<vocab_dir>/de.cased.8000.model`."""
     casing = "lowercase" if lowercase else "cased"

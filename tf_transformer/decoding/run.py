@@ -22,6 +22,27 @@ def load_run_config(run_dir: str):
     return run_config.load(path)
 
 
+def model_files(config, vocab_dir: str) -> list:
+    """Paths of the source and target SentencePiece models of `config` in `vocab_dir`."""
+    from tf_transformer.data.prepare import tokenizer_path
+
+    data = config.data
+    return [tokenizer_path(vocab_dir, lang, data.vocab_size, data.lowercase)
+            for lang in data.pair.split("-")]
+
+
+def build_from_config(config, vocab_dir: str):
+    """(model with its variables created, source_tokenizer, target_tokenizer) of
+    `config`, with the tokenizers of `vocab_dir` (see `model_files`); no weights loaded."""
+    from tf_transformer.data.tokenizer import Tokenizer
+
+    source_tokenizer, target_tokenizer = (
+        Tokenizer(path, lowercase=config.data.lowercase) for path in model_files(config, vocab_dir))
+    model = build_model(config.model, source_tokenizer.vocab_size, target_tokenizer.vocab_size)
+    model((np.ones((1, 2), np.int32), np.ones((1, 2), np.int32)))  # create the variables
+    return model, source_tokenizer, target_tokenizer
+
+
 def load_run(run_dir: str, weights: str | None = None):
     """(model, source_tokenizer, target_tokenizer) of a trained run.
 
@@ -29,35 +50,21 @@ def load_run(run_dir: str, weights: str | None = None):
       run_dir: the run directory.
       weights: a `*.weights.h5` file (default RUN/model.weights.h5), e.g. a checkpoint.
     """
-    from tf_transformer.data.prepare import tokenizer_path
-    from tf_transformer.data.tokenizer import Tokenizer
-
     config = load_run_config(run_dir)
-    data = config.data
-    paths = [tokenizer_path(os.path.join(run_dir, VOCAB_DIR), lang, data.vocab_size,
-                            data.lowercase) for lang in data.pair.split("-")]
+    vocab_dir = os.path.join(run_dir, VOCAB_DIR)
     weights = weights or os.path.join(run_dir, WEIGHTS_FILE)
-    for path in paths + [weights]:
+    for path in model_files(config, vocab_dir) + [weights]:
         if not os.path.exists(path):
             raise FileNotFoundError(f"{path} not found: has the run finished training? "
                                     "(--weights takes a checkpoint instead)")
-    source_tokenizer, target_tokenizer = (Tokenizer(p, lowercase=data.lowercase) for p in paths)
-    model = build_model(config.model, source_tokenizer.vocab_size, target_tokenizer.vocab_size)
-    model((np.ones((1, 2), np.int32), np.ones((1, 2), np.int32)))  # create the variables
+    model, source_tokenizer, target_tokenizer = build_from_config(config, vocab_dir)
     model.load_weights(weights)
     return model, source_tokenizer, target_tokenizer
 
 
 def load_split_pairs(run_dir: str, split: str):
     """(sources, references): the split of the run's dataset as two lists of str."""
-    import tensorflow_datasets as tfds
-
-    from tf_transformer.data.prepare import load_split
+    from tf_transformer.data.prepare import load_split_texts
 
     data = load_run_config(run_dir).data
-    pairs = load_split(split, data.pair, data_dir=data.tfds_dir, source_dir=data.data_dir)
-    sources, references = [], []
-    for source, reference in tfds.as_numpy(pairs):
-        sources.append(source.decode("utf-8"))
-        references.append(reference.decode("utf-8"))
-    return sources, references
+    return load_split_texts(split, data.pair, data_dir=data.tfds_dir, source_dir=data.data_dir)
