@@ -180,9 +180,10 @@ class Transformer(keras.Model):
                 (at most `config.max_length`).
 
         Returns:
-            dict with "self": tuple of L zeros `(B, 2, H, max_length, Dh)`,
-            "cross": tuple of L keys/values of `memory` `(B, 2, H, S, Dh)`
-            (computed once here), "source_mask": bool `(B, S)`.
+            dict with "self": tuple of L `(keys, values)` pairs of zeros, each
+            `(B, H, max_length, Dh)`; "cross": tuple of L `(keys, values)`
+            pairs of `memory`, each `(B, H, S, Dh)` (computed once here);
+            "source_mask": bool `(B, S)`.
         """
         if isinstance(max_length, int) and max_length > self.config.max_length:
             raise ValueError(
@@ -191,11 +192,11 @@ class Transformer(keras.Model):
             )
         head_dim = self.config.d_model // self.config.num_heads
         zeros = ops.zeros(
-            (ops.shape(memory)[0], 2, self.config.num_heads, max_length, head_dim),
+            (ops.shape(memory)[0], self.config.num_heads, max_length, head_dim),
             dtype=memory.dtype,
         )
         return {
-            "self": tuple(zeros for _ in self.decoder.blocks),
+            "self": tuple((zeros, zeros) for _ in self.decoder.blocks),
             "cross": tuple(
                 layer.cross_attention.project_key_value(memory)
                 for layer in self.decoder.blocks
@@ -215,7 +216,7 @@ class Transformer(keras.Model):
             `(logits (B, V) float32 for position index + 1, updated cache)`.
         """
         batch = ops.shape(token_ids)[0]
-        max_length = ops.shape(cache["self"][0])[3]
+        max_length = ops.shape(cache["self"][0][0])[2]
         self_mask = causal_mask(batch, 1, max_length, index)
         cross_mask = ops.expand_dims(cache["source_mask"], 1)
         hidden, _, _, self_caches, _ = self.decoder(

@@ -90,7 +90,7 @@ def test_sdpa_layer_harness():
 def test_mha_harness_and_return_structure():
     x = np.random.default_rng(4).normal(size=(2, 7, 16)).astype("float32")
     layer = MultiHeadAttention(16, 4, dropout=0.1)
-    run_layer_test(layer, (x,), expected_shapes=[(2, 7, 16), (2, 4, 7, 7), (2, 2, 4, 7, 4)])
+    run_layer_test(layer, (x,), expected_shapes=[(2, 7, 16), (2, 4, 7, 7), (2, 4, 7, 4), (2, 4, 7, 4)])
     assert len(layer.trainable_weights) == 8  # 4 kernels + 4 biases
 
 
@@ -124,16 +124,18 @@ def test_mha_incremental_cache_equals_full_causal_pass():
     layer = MultiHeadAttention(d_model, heads)
     full, _, full_kv = layer(x, attention_mask=causal_mask(batch, length, length))
 
-    cache = np.zeros((batch, 2, heads, max_length, d_model // heads), "float32")
+    zeros = np.zeros((batch, heads, max_length, d_model // heads), "float32")
+    cache = (zeros, zeros)
     for i in range(length):
         step, _, cache = layer(
             x[:, i : i + 1], attention_mask=causal_mask(batch, 1, max_length, i),
             cache=cache, cache_index=i,
         )
         np.testing.assert_allclose(np.asarray(step)[:, 0], np.asarray(full)[:, i], atol=1e-5)
-    cache = np.asarray(cache)
-    np.testing.assert_allclose(cache[:, :, :, :length], np.asarray(full_kv), atol=1e-6)
-    assert not cache[:, :, :, length:].any()  # unwritten slots stay zero
+    for slots, full_slots in zip(cache, full_kv):  # keys, then values
+        slots = np.asarray(slots)
+        np.testing.assert_allclose(slots[:, :, :length], np.asarray(full_slots), atol=1e-6)
+        assert not slots[:, :, length:].any()  # unwritten slots stay zero
 
 
 def test_mha_cross_attention_cache_is_reused_unchanged():
@@ -144,12 +146,13 @@ def test_mha_cross_attention_cache_is_reused_unchanged():
     direct, _, kv = layer(query, memory)
     cached, _, kv_again = layer(query, cache=kv)
     np.testing.assert_allclose(np.asarray(cached), np.asarray(direct), atol=1e-6)
-    np.testing.assert_array_equal(np.asarray(kv_again), np.asarray(kv))
+    for again, first in zip(kv_again, kv, strict=True):
+        np.testing.assert_array_equal(np.asarray(again), np.asarray(first))
 
 
 def test_mha_rejects_multi_position_cache_write():
     layer = MultiHeadAttention(8, 2)
-    cache = np.zeros((1, 2, 2, 4, 4), "float32")
+    cache = (np.zeros((1, 2, 4, 4), "float32"),) * 2
     with pytest.raises(ValueError, match="length 2"):
         layer(np.zeros((1, 2, 8), "float32"), cache=cache, cache_index=0)
 

@@ -74,7 +74,7 @@ def test_decoder_layer_cached_steps_equal_full_pass():
         x, memory, self_attention_mask=causal_mask(batch, length, length),
         cross_attention_mask=cross_mask,
     )
-    cache = np.zeros((batch, 2, HEADS, 7, D // HEADS), "float32")
+    cache = (np.zeros((batch, HEADS, 7, D // HEADS), "float32"),) * 2
     for i in range(length):
         step, _, _, cache, _ = layer(
             x[:, i : i + 1], self_attention_mask=causal_mask(batch, 1, 7, i),
@@ -95,7 +95,8 @@ def test_block_harnesses_and_training_dropout():
     run_layer_test(
         DecoderLayer(D, HEADS, FF, norm_first=True), (x, memory),
         expected_shapes=[(2, 5, D), (2, HEADS, 5, 5), (2, HEADS, 5, 6),
-                         (2, 2, HEADS, 5, D // HEADS), (2, 2, HEADS, 6, D // HEADS)],
+                         *[(2, HEADS, 5, D // HEADS)] * 2,  # self keys, values
+                         *[(2, HEADS, 6, D // HEADS)] * 2],  # cross keys, values
     )
 
 

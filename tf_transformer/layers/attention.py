@@ -103,8 +103,10 @@ class MultiHeadAttention(keras.layers.Layer):
     `Dh = D / H`, attended with `ScaledDotProductAttention` and merged by the
     output projection.
 
-    The keys/values of a call are returned as one tensor `(B, 2, H, T_k, Dh)`
-    (index 0 keys, 1 values). That tensor is the cache format:
+    The keys/values of a call are returned as a pair `(keys, values)`, each
+    `(B, H, T_k, Dh)`. That pair is the cache format (two tensors rather than
+    one stacked tensor: splitting a stack on a non-leading axis copies it at
+    every decoding step):
 
     - no `cache`: keys/values are projected from `key_value` (self-attention
       when it is omitted) and returned, ready to seed a cache;
@@ -128,20 +130,20 @@ class MultiHeadAttention(keras.layers.Layer):
         query: `(B, T_q, D)`.
         key_value: `(B, T_k, D)` or None for self-attention.
         attention_mask: bool, broadcastable to `(B, T_q, T_k)`; True = attend.
-        cache: optional `(B, 2, H, T_k, Dh)`.
+        cache: optional pair `(keys, values)`, each `(B, H, T_k, Dh)`.
         cache_index: optional int scalar, position of the first query.
         training: bool.
 
     Returns:
         Always `(output (B, T_q, D), attention_weights (B, H, T_q, T_k),
-        key_value_cache (B, 2, H, T_k, Dh))`.
+        key_value_cache (keys, values), each (B, H, T_k, Dh))`.
 
     Example:
     >>> mha = MultiHeadAttention(d_model=64, num_heads=8)
     >>> x = keras.random.normal((2, 7, 64))
-    >>> out, weights, kv = mha(x)
-    >>> out.shape, weights.shape, kv.shape
-    ((2, 7, 64), (2, 8, 7, 7), (2, 2, 8, 7, 8))
+    >>> out, weights, (keys, values) = mha(x)
+    >>> out.shape, weights.shape, keys.shape
+    ((2, 7, 64), (2, 8, 7, 7), (2, 8, 7, 8))
     """
 
     def __init__(
@@ -198,10 +200,9 @@ class MultiHeadAttention(keras.layers.Layer):
         return ops.transpose(x, (0, 2, 1, 3))  # (B, H, T, Dh)
 
     def project_key_value(self, x):
-        """`(B, T, D)` -> keys and values `(B, 2, H, T, Dh)`, the cache format."""
-        keys = self._split_heads(self.key_dense(x))
-        values = self._split_heads(self.value_dense(x))
-        return ops.stack([keys, values], axis=1)  # (B, 2, H, T, Dh)
+        """`(B, T, D)` -> `(keys, values)`, each `(B, H, T, Dh)`: the cache format."""
+        return (self._split_heads(self.key_dense(x)),
+                self._split_heads(self.value_dense(x)))
 
     def call(
         self,
@@ -213,23 +214,21 @@ class MultiHeadAttention(keras.layers.Layer):
         training=None,
     ):
         if cache is None:
-            source = query if key_value is None else key_value
-            # Separate tensors for the attention itself: slicing them back out of
-            # the stacked kv costs a slice gradient per layer in training, while
-            # an unused stack is pruned from the graph.
-            keys = self._split_heads(self.key_dense(source))
-            values = self._split_heads(self.value_dense(source))
-            kv = ops.stack([keys, values], axis=1)
+            keys, values = self.project_key_value(
+                query if key_value is None else key_value
+            )
+        elif cache_index is None:
+            keys, values = cache
         else:
-            if cache_index is not None:
-                if query.shape[1] not in (1, None):
-                    raise ValueError(
-                        "A cache with cache_index is written one position per call "
-                        f"(incremental decoding); got a query of length {query.shape[1]}."
-                    )
-                cache = _write_cache(cache, self.project_key_value(query), cache_index)
-            kv = cache
-            keys, values = ops.unstack(kv, 2, axis=1)
+            if query.shape[1] not in (1, None):
+                raise ValueError(
+                    "A cache with cache_index is written one position per call "
+                    f"(incremental decoding); got a query of length {query.shape[1]}."
+                )
+            keys, values = (
+                _write_cache(slots, new, cache_index)
+                for slots, new in zip(cache, self.project_key_value(query))
+            )
 
         queries = self._split_heads(self.query_dense(query))
         mask = None if attention_mask is None else attention_mask[:, None]
@@ -240,7 +239,7 @@ class MultiHeadAttention(keras.layers.Layer):
         heads = ops.reshape(
             ops.transpose(heads, (0, 2, 1, 3)), (batch, length, self.d_model)
         )
-        return self.output_dense(heads), weights, kv
+        return self.output_dense(heads), weights, (keys, values)
 
     def get_config(self):
         return {
@@ -257,20 +256,18 @@ class MultiHeadAttention(keras.layers.Layer):
 
 
 def _write_cache(cache, new, index):
-    """Writes `new (B, 2, H, 1, Dh)` into slot `index` of `cache (B, 2, H, T_max, Dh)`.
+    """Writes `new (B, H, 1, Dh)` into slot `index` of `cache (B, H, T_max, Dh)`.
 
-    A scatter of the B·2·H rows of slot `index` rather than `ops.slice_update`:
+    A scatter of the B·H rows of slot `index` rather than `ops.slice_update`:
     on the TensorFlow backend the latter lowers to the XLA-only
     `XlaDynamicUpdateSlice` op, which TF Serving does not link, and a scatter
     (unlike a select over all slots) lets XLA update the cache in place.
     """
-    batch, pairs, heads = ops.shape(cache)[:3]
+    batch, heads = ops.shape(cache)[:2]
     grid = ops.stack(
-        ops.meshgrid(ops.arange(batch), ops.arange(pairs), ops.arange(heads),
-                     indexing="ij"),
-        axis=-1,
-    )  # (B, 2, H, 3)
+        ops.meshgrid(ops.arange(batch), ops.arange(heads), indexing="ij"), axis=-1
+    )  # (B, H, 2)
     slot = ops.full(ops.shape(grid)[:-1] + (1,), index, dtype=grid.dtype)
-    indices = ops.reshape(ops.concatenate([grid, slot], axis=-1), (-1, 4))
-    rows = ops.reshape(new, (-1, ops.shape(new)[-1]))  # (B·2·H, Dh)
+    indices = ops.reshape(ops.concatenate([grid, slot], axis=-1), (-1, 3))
+    rows = ops.reshape(new, (-1, ops.shape(new)[-1]))  # (B·H, Dh)
     return ops.scatter_update(cache, indices, rows)

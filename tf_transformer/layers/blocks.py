@@ -211,16 +211,17 @@ class DecoderLayer(_Block):
         memory: `(B, S, D)` encoder output; unused when `cross_cache` is given.
         self_attention_mask: bool `(B, T, T_k)`; causal (and padding) mask.
         cross_attention_mask: bool `(B, T, S)`; source padding mask.
-        self_cache: optional `(B, 2, H, T_max, Dh)` fixed-size cache, written
-            at `cache_index` (then `T` must be 1).
-        cross_cache: optional `(B, 2, H, S, Dh)` keys/values of `memory`.
+        self_cache: optional fixed-size cache `(keys, values)`, each
+            `(B, H, T_max, Dh)`, written at `cache_index` (then `T` must be 1).
+        cross_cache: optional `(keys, values)` of `memory`, each `(B, H, S, Dh)`.
         cache_index: optional int scalar, position of `x` in the target.
         training: bool.
 
     Returns:
         `(output (B, T, D), self_attention_weights (B, H, T, T_k),
-        cross_attention_weights (B, H, T, S), self_cache (B, 2, H, T_k, Dh),
-        cross_cache (B, 2, H, S, Dh))`; without caches the returned caches
+        cross_attention_weights (B, H, T, S), self_cache (keys, values) each
+        (B, H, T_k, Dh), cross_cache (keys, values) each (B, H, S, Dh))`;
+        without caches the returned caches
         hold this call's keys/values.
     """
 

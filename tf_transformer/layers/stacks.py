@@ -130,8 +130,8 @@ class Decoder(_Stack):
         memory: `(B, S, D)` encoder output (unused with `cross_caches`).
         self_attention_mask: bool `(B, T, T_k)`.
         cross_attention_mask: bool `(B, T, S)`.
-        self_caches: optional list of L `(B, 2, H, T_max, Dh)`.
-        cross_caches: optional list of L `(B, 2, H, S, Dh)`.
+        self_caches: optional list of L `(keys, values)`, each `(B, H, T_max, Dh)`.
+        cross_caches: optional list of L `(keys, values)`, each `(B, H, S, Dh)`.
         cache_index: optional int scalar, position of `target_ids` (T = 1).
         training: bool.
 
