@@ -58,7 +58,10 @@ def test_evaluate_prints_signature_and_writes_results(run, monkeypatch, capsys, 
     assert " greedy: BLEU" in out and "  beam2: BLEU" in out and "sent/s" in out
     assert sorted(os.listdir(tmp_path / "eval")) == [
         "test_2016_flickr.beam2.txt", "test_2016_flickr.greedy.txt",
-        "test_2016_flickr.metrics.json"]
+        "test_2016_flickr.metrics.json", "test_2016_flickr.reference.txt",
+        "test_2016_flickr.source.txt"]
+    written = (tmp_path / "eval" / "test_2016_flickr.reference.txt").read_text(encoding="utf-8")
+    assert written.splitlines() == references
 
 
 def test_plot_writes_a_png_per_layer_and_kind(run, tmp_path, capsys):

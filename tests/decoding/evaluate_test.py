@@ -68,10 +68,13 @@ def test_evaluate_and_write_results(tmp_path):
     assert runs[1].scores["bleu"] == pytest.approx(100.0)
     assert runs[0].generated_tokens == sum(len(h.split()) + 1 for h in HYPOTHESES)
     assert "BLEU" in runs[0].summary() and "sent/s" in runs[0].summary()
-    paths = write_results(runs, str(tmp_path / "eval"), "test_2016_flickr")
+    paths = write_results(runs, str(tmp_path / "eval"), "test_2016_flickr",
+                          ["x"] * 4, REFERENCES)
     assert [p.rsplit("/", 1)[1] for p in paths] == [
+        "test_2016_flickr.source.txt", "test_2016_flickr.reference.txt",
         "test_2016_flickr.greedy.txt", "test_2016_flickr.beam4.txt",
         "test_2016_flickr.metrics.json"]
-    assert open(paths[0], encoding="utf-8").read().splitlines() == HYPOTHESES
-    metrics = json.load(open(paths[2]))
+    lines = [open(p, encoding="utf-8").read().splitlines() for p in paths[:3]]
+    assert lines == [["x"] * 4, REFERENCES, HYPOTHESES]
+    metrics = json.load(open(paths[4]))
     assert metrics[1]["beam_size"] == 4 and metrics[1]["scores"]["bleu"] == pytest.approx(100)

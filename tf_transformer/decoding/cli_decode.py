@@ -2,7 +2,9 @@
 
   tf-transformer evaluate --run RUN [--split test_2016_flickr] [--beam-size 4]
       Translates the split with greedy search and (if --beam-size > 1) beam search,
-      writes RUN/eval/<split>.<greedy|beamK>.txt and <split>.metrics.json, and prints
+      writes RUN/eval/<split>.<greedy|beamK>.txt, the sources and references in the
+      same order (<split>.source.txt, <split>.reference.txt) and <split>.metrics.json,
+      and prints
       cased sacreBLEU with its signature, lowercased BLEU, chrF, a tutorial-comparable
       BLEU (see `tf_transformer.decoding.evaluate`) and the decoding speed. With
       --uncached the decoder re-runs on the whole prefix at every step (no KV cache);
@@ -72,7 +74,8 @@ def run_evaluate(args) -> int:
         print(run.summary())
     print(f"sacreBLEU signature: {runs[0].scores['bleu_signature']}")
     print(f"chrF signature: {runs[0].scores['chrf_signature']}")
-    paths = write_results(runs, args.output_dir or os.path.join(args.run, "eval"), args.split)
+    paths = write_results(runs, args.output_dir or os.path.join(args.run, "eval"), args.split,
+                          sources, references)
     print("wrote " + ", ".join(paths))
     return 0
 

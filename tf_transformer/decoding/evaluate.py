@@ -108,13 +108,20 @@ def write_atomic(path: str, text: str) -> None:
     os.replace(f.name, path)
 
 
-def write_results(runs, output_dir: str, split: str) -> list:
-    """Writes `<split>.<name>.txt` (one hypothesis per line) per run and
-    `<split>.metrics.json`; returns the paths written."""
+def write_results(runs, output_dir: str, split: str, sources, references) -> list:
+    """Writes `<split>.source.txt`, `<split>.reference.txt`, `<split>.<name>.txt` per
+    run (one sentence per line, all in the same order) and `<split>.metrics.json`;
+    returns the paths written.
+
+    The sources and references are written too because the split's order (TFDS's)
+    need not be the order of the raw files.
+    """
+    texts = [("source", sources), ("reference", references)]
+    texts += [(run.name, run.hypotheses) for run in runs]
     paths = []
-    for run in runs:
-        paths.append(os.path.join(output_dir, f"{split}.{run.name}.txt"))
-        write_atomic(paths[-1], "".join(h + "\n" for h in run.hypotheses))
+    for name, lines in texts:
+        paths.append(os.path.join(output_dir, f"{split}.{name}.txt"))
+        write_atomic(paths[-1], "".join(line + "\n" for line in lines))
     metrics = [{k: v for k, v in dataclasses.asdict(run).items() if k != "hypotheses"}
                for run in runs]
     paths.append(os.path.join(output_dir, f"{split}.metrics.json"))
