@@ -70,7 +70,7 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     if not os.path.exists(os.path.join(args.servable, "saved_model.pb")):
         print(f"error: no SavedModel at {os.path.relpath(args.servable)}. The release model "
-              "is not in this checkout yet (README, Results); make one with `make train` and "
+              "is missing from this checkout (README, Results); make one with `make train` and "
               "`tf-transformer export --run runs/best --name multi30k_de_en`, or pass "
               "--servable VERSION_DIR.", file=sys.stderr)
         return 1

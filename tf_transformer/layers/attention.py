@@ -225,10 +225,7 @@ class MultiHeadAttention(keras.layers.Layer):
                     "A cache with cache_index is written one position per call "
                     f"(incremental decoding); got a query of length {query.shape[1]}."
                 )
-            keys, values = (
-                _write_cache(slots, new, cache_index)
-                for slots, new in zip(cache, self.project_key_value(query))
-            )
+            keys, values = _write_cache(cache, self.project_key_value(query), cache_index)
 
         queries = self._split_heads(self.query_dense(query))
         mask = None if attention_mask is None else attention_mask[:, None]
@@ -256,18 +253,21 @@ class MultiHeadAttention(keras.layers.Layer):
 
 
 def _write_cache(cache, new, index):
-    """Writes `new (B, H, 1, Dh)` into slot `index` of `cache (B, H, T_max, Dh)`.
+    """Writes `new` into slot `index` of `cache`: pairs `(keys, values)`, each
+    `(B, H, 1, Dh)` and `(B, H, T_max, Dh)`; returns the updated pair.
 
     A scatter of the B·H rows of slot `index` rather than `ops.slice_update`:
     on the TensorFlow backend the latter lowers to the XLA-only
     `XlaDynamicUpdateSlice` op, which TF Serving does not link, and a scatter
     (unlike a select over all slots) lets XLA update the cache in place.
     """
-    batch, heads = ops.shape(cache)[:2]
+    batch, heads = ops.shape(cache[0])[:2]
     grid = ops.stack(
         ops.meshgrid(ops.arange(batch), ops.arange(heads), indexing="ij"), axis=-1
     )  # (B, H, 2)
     slot = ops.full(ops.shape(grid)[:-1] + (1,), index, dtype=grid.dtype)
-    indices = ops.reshape(ops.concatenate([grid, slot], axis=-1), (-1, 3))
-    rows = ops.reshape(new, (-1, ops.shape(new)[-1]))  # (B·H, Dh)
-    return ops.scatter_update(cache, indices, rows)
+    indices = ops.reshape(ops.concatenate([grid, slot], axis=-1), (-1, 3))  # keys and values
+    return tuple(
+        ops.scatter_update(slots, indices, ops.reshape(rows, (-1, ops.shape(rows)[-1])))
+        for slots, rows in zip(cache, new)  # rows: (B·H, Dh)
+    )
