@@ -28,7 +28,6 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
-from tf_transformer.decoding.generate import BEAM_INVARIANT  # noqa: E402
 from tf_transformer.decoding.search import NEG_INF, beam_search, greedy_search  # noqa: E402
 from tf_transformer.model import Transformer  # noqa: E402
 
@@ -48,11 +47,11 @@ def make_decoder(model, beam_size, jit_compile):
     def decode(source_ids):
         batch = tf.shape(source_ids)[0]
         memory, _ = model.encode(source_ids, training=False)
-        cache = model.init_cache(memory, source_ids, steps)
+        cache = model.init_cache(memory, source_ids, steps, beam_size)
         if beam_size == 1:
             return greedy_search(next_fn, cache, batch, steps).ids
         return beam_search(next_fn, cache, batch, steps, beam_size, alpha=0.6,
-                           beam_invariant=BEAM_INVARIANT[True]).ids[:, 0]
+                           reorder_cache=model.reorder_cache).ids[:, 0]
 
     return decode
 

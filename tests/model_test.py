@@ -91,6 +91,30 @@ def test_cached_decoding_equals_teacher_forcing(tie_embeddings):
         np.testing.assert_allclose(np.asarray(step), np.asarray(full)[:, i], atol=1e-5)
 
 
+def test_beam_cache_reordered_at_random_equals_teacher_forcing_of_each_beam():
+    # The K beams of a sentence share one cache row; after every step each beam
+    # continues a random parent. Its logits must be those of the teacher-forced
+    # decoder on the beam's own token history.
+    model, beams, rng = tiny(), 3, np.random.default_rng(0)
+    src, tgt = batch(5)
+    logits(model, src, tgt)  # build
+    memory, _ = model.encode(src)
+    cache = model.init_cache(memory, src, max_length=8, beam_size=beams)
+    history = np.zeros((3, beams, 0), "int32")
+    for i in range(6):
+        tokens = rng.integers(4, TGT_VOCAB, (3, beams, 1)).astype("int32")
+        history = np.concatenate([history, tokens], axis=2)
+        step, cache = model.decode_step(tokens.reshape(-1, 1), cache, i)
+        full, _, _ = model.decode(
+            history.reshape(3 * beams, -1),
+            np.repeat(np.asarray(memory), beams, axis=0), np.repeat(src, beams, axis=0),
+        )
+        np.testing.assert_allclose(np.asarray(step), np.asarray(full)[:, i], atol=1e-5)
+        parents = rng.integers(0, beams, (3, beams)).astype("int32")
+        cache = model.reorder_cache(cache, parents)
+        history = np.take_along_axis(history, parents[:, :, None], axis=1)
+
+
 def test_attention_weights_have_documented_shapes():
     model = tiny()
     src, tgt = batch(4)

@@ -10,7 +10,9 @@ import keras
 from keras import ops
 
 from tf_transformer.layers import Decoder, Encoder
-from tf_transformer.layers.masks import attention_mask, causal_mask, padding_mask
+from tf_transformer.layers.masks import (
+    attention_mask, beam_history_mask, causal_mask, padding_mask,
+)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -170,7 +172,7 @@ class Transformer(keras.Model):
         logits, _, _ = self.decode(target_input_ids, memory, source_ids, training)
         return logits
 
-    def init_cache(self, memory, source_ids, max_length):
+    def init_cache(self, memory, source_ids, max_length, beam_size=1):
         """The decoding state for `decode_step`, all of fixed shape.
 
         Args:
@@ -178,24 +180,34 @@ class Transformer(keras.Model):
             source_ids: int `(B, S)`.
             max_length: int, target positions the self-attention cache holds
                 (at most `config.max_length`).
+            beam_size: int K, beams per sentence. With K > 1, `decode_step`
+                takes the K beams of each sentence as consecutive rows
+                (B · K tokens) and beam search reorders them with
+                `reorder_cache` instead of copying caches.
 
         Returns:
             dict with "self": tuple of L `(keys, values)` pairs of zeros, each
-            `(B, H, max_length, Dh)`; "cross": tuple of L `(keys, values)`
-            pairs of `memory`, each `(B, H, S, Dh)` (computed once here);
-            "source_mask": bool `(B, S)`.
+            `(B, H, K · max_length, Dh)` (beam k's positions from slot
+            `k · max_length`); "cross": tuple of L `(keys, values)` pairs of
+            `memory`, each `(B, H, S, Dh)` (computed once here, shared by the
+            beams); "source_mask": bool `(B, S)`; with K > 1, "ancestors":
+            int `(B, K, max_length)`, which beam's slots hold each position
+            of each beam's hypothesis (see `masks.beam_history_mask`).
         """
         if isinstance(max_length, int) and max_length > self.config.max_length:
             raise ValueError(
                 f"max_length={max_length} exceeds the model's "
                 f"max_length={self.config.max_length} positions."
             )
+        if not isinstance(beam_size, int) or beam_size < 1:
+            raise ValueError(f"beam_size must be a positive int, got {beam_size!r}.")
+        batch = ops.shape(memory)[0]
         head_dim = self.config.d_model // self.config.num_heads
         zeros = ops.zeros(
-            (ops.shape(memory)[0], self.config.num_heads, max_length, head_dim),
+            (batch, self.config.num_heads, beam_size * max_length, head_dim),
             dtype=memory.dtype,
         )
-        return {
+        cache = {
             "self": tuple((zeros, zeros) for _ in self.decoder.blocks),
             "cross": tuple(
                 layer.cross_attention.project_key_value(memory)
@@ -203,29 +215,70 @@ class Transformer(keras.Model):
             ),
             "source_mask": padding_mask(source_ids),
         }
+        if beam_size > 1:
+            cache["ancestors"] = ops.broadcast_to(
+                ops.reshape(ops.arange(beam_size, dtype="int32"), (1, -1, 1)),
+                (batch, beam_size, max_length),
+            )
+        return cache
 
     def decode_step(self, token_ids, cache, index):
         """One incremental decoding step (the search functions' `next_fn`).
 
         Args:
-            token_ids: int `(B, 1)`, the tokens at position `index`.
+            token_ids: int `(B, 1)`, the tokens at position `index`; `(B · K,
+                1)` for a cache from `init_cache(..., beam_size=K)`.
             cache: from `init_cache` or the previous step.
             index: int scalar, position of `token_ids`.
 
         Returns:
-            `(logits (B, V) float32 for position index + 1, updated cache)`.
+            `(logits (B, V) float32 for position index + 1, updated cache)`;
+            B · K rows with beams.
         """
-        batch = ops.shape(token_ids)[0]
-        max_length = ops.shape(cache["self"][0][0])[2]
-        self_mask = causal_mask(batch, 1, max_length, index)
+        cache = dict(cache)
+        if "ancestors" in cache:
+            ancestors = cache["ancestors"]
+            beam_size, length = ancestors.shape[1], ops.shape(ancestors)[2]
+            # This step writes each beam's position `index` into its own slots.
+            own = ops.reshape(ops.arange(beam_size, dtype=ancestors.dtype), (1, -1, 1))
+            ancestors = ops.where(ops.arange(length) == index, own, ancestors)
+            cache["ancestors"] = ancestors
+            self_mask = beam_history_mask(ancestors, index)
+        else:
+            beam_size = 1
+            self_mask = causal_mask(
+                ops.shape(token_ids)[0], 1, ops.shape(cache["self"][0][0])[2], index
+            )
         cross_mask = ops.expand_dims(cache["source_mask"], 1)
         hidden, _, _, self_caches, _ = self.decoder(
             token_ids, None, self_mask, cross_mask,
             self_caches=cache["self"], cross_caches=cache["cross"],
-            cache_index=index, training=False,
+            cache_index=index, beam_size=beam_size, training=False,
         )
-        logits = self._logits(hidden)[:, 0]
-        return logits, {**cache, "self": tuple(self_caches)}
+        cache["self"] = tuple(self_caches)
+        return self._logits(hidden)[:, 0], cache
+
+    @staticmethod
+    def reorder_cache(cache, parents):
+        """Beam search's reorder hook for a cache from `init_cache(..., beam_size=K)`.
+
+        Beam k of sentence b continues beam `parents[b, k]`: it inherits that
+        beam's table of ancestors; no keys or values move.
+
+        Args:
+            cache: the decoding state.
+            parents: int `(B, K)`.
+
+        Returns:
+            The reordered cache.
+        """
+        if "ancestors" not in cache:  # one beam: nothing to reorder
+            return cache
+        ancestors = cache["ancestors"]
+        rows = ops.broadcast_to(
+            ops.expand_dims(ops.cast(parents, ancestors.dtype), -1), ops.shape(ancestors)
+        )
+        return {**cache, "ancestors": ops.take_along_axis(ancestors, rows, axis=1)}
 
     def get_config(self):
         return dataclasses.asdict(self.config)

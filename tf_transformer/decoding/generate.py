@@ -8,11 +8,8 @@ Notation: B batch, K beam size, S source length, T output buffer, V target vocab
 import tensorflow as tf
 
 from tf_transformer.decoding.search import (
-    SearchResult, beam_search, greedy_search, length_penalty, max_lengths_for_source)
-
-
-# Cache entries of `model.init_cache` / `uncached_cache` that depend on the source only.
-BEAM_INVARIANT = {True: ("cross", "source_mask"), False: ("memory", "source_ids")}
+    SearchResult, beam_search, greedy_search, length_penalty, max_lengths_for_source,
+    reorder_rows)
 
 
 def uncached_step(model):
@@ -34,10 +31,17 @@ def uncached_step(model):
     return next_fn
 
 
-def uncached_cache(memory, source_ids, max_length):
-    """The initial cache of `uncached_step(model)`: (B, T) tokens, memory and source ids."""
+def uncached_cache(memory, source_ids, max_length, beam_size: int = 1):
+    """The initial cache of `uncached_step(model)`: (B * K, T) tokens, memory and source
+    ids, each row repeated for the K beams (see `uncached_reorder`)."""
+    memory, source_ids = (tf.repeat(x, beam_size, axis=0) for x in (memory, source_ids))
     tokens = tf.zeros([tf.shape(source_ids)[0], max_length], tf.int32)
     return {"tokens": tokens, "memory": memory, "source_ids": source_ids}
+
+
+def uncached_reorder(cache, parents):
+    """Beam search's reorder hook for `uncached_cache`: only the tokens differ by beam."""
+    return {**cache, "tokens": reorder_rows(cache["tokens"], parents)}
 
 
 def translate_ids(model, source_ids, beam_size: int = 1, alpha: float = 0.6,
@@ -65,12 +69,14 @@ def translate_ids(model, source_ids, beam_size: int = 1, alpha: float = 0.6,
         source_ids, max_length_ratio, max_length_offset, cap=model.config.max_length)
     memory, _ = model.encode(source_ids, training=False)
     if use_cache:
-        next_fn, cache = model.decode_step, model.init_cache(memory, source_ids, buffer_length)
+        next_fn, reorder = model.decode_step, model.reorder_cache
+        cache = model.init_cache(memory, source_ids, buffer_length, beam_size)
     else:
-        next_fn, cache = uncached_step(model), uncached_cache(memory, source_ids, buffer_length)
+        next_fn, reorder = uncached_step(model), uncached_reorder
+        cache = uncached_cache(memory, source_ids, buffer_length, beam_size)
     if beam_size > 1:
         return beam_search(next_fn, cache, batch_size, buffer_length, beam_size, alpha,
-                           max_lengths, beam_invariant=BEAM_INVARIANT[use_cache])
+                           max_lengths, reorder_cache=reorder)
     ids, lengths, scores = greedy_search(next_fn, cache, batch_size, buffer_length, max_lengths)
     return SearchResult(ids[:, None], lengths[:, None],
                         (scores / length_penalty(lengths, alpha))[:, None])

@@ -136,21 +136,23 @@ def _gather_beams(nest, beam_indices):
     return tf.nest.map_structure(lambda x: tf.gather(x, beam_indices, batch_dims=1), nest)
 
 
-def _map_cache(fn, cache, skip_keys):
-    """Applies `fn` to every tensor of `cache` except the entries under `skip_keys`."""
-    if not skip_keys:
-        return tf.nest.map_structure(fn, cache)
-    return {key: value if key in skip_keys else tf.nest.map_structure(fn, value)
-            for key, value in cache.items()}
+def reorder_rows(nest, parents):
+    """The default cache reorder: (B * K, ...) tensors, beam k of row b at b * K + k,
+    take the rows of their parent beams `parents` (B, K) int32."""
+    k = parents.shape[1]
+    flat = tf.reshape(parents + tf.range(tf.shape(parents)[0])[:, None] * k, [-1])
+    return tf.nest.map_structure(lambda x: tf.gather(x, flat), nest)
 
 
 def beam_search(next_fn, initial_cache, batch_size, max_length, beam_size: int,
                 alpha: float = 0.6, max_lengths=None, start_id: int = BOS_ID,
-                end_id: int = EOS_ID, beam_invariant=()) -> SearchResult:
+                end_id: int = EOS_ID, reorder_cache=None) -> SearchResult:
     """Batched beam search with the GNMT length penalty and an exact early stop.
 
     Beams are folded into the batch: `next_fn` sees B * K rows (beam k of row b at
-    b * K + k) and the cache is tiled to match. Each step takes the 2K best extensions
+    b * K + k). By default the cache is tiled to match and its rows are gathered after
+    each step so that every beam keeps its parent's cache; a `reorder_cache` lets the
+    cache's owner do that more cheaply. Each step takes the 2K best extensions
     of the K alive beams. Those ending in `end_id` (or reaching the row's limit) become
     finished hypotheses, scored `log_prob / length_penalty(length, alpha)`, when they
     rank within the top K (so beam size 1 is greedy search when alpha is 0); the K best
@@ -160,7 +162,8 @@ def beam_search(next_fn, initial_cache, batch_size, max_length, beam_size: int,
 
     Args:
       next_fn: `next_fn(tokens (B*K, 1), cache, index) -> (logits (B*K, V), cache)`.
-      initial_cache: nest of (B, ...) tensors for the B rows; tiled K times here.
+      initial_cache: nest of (B, ...) tensors for the B rows, tiled K times here;
+        with `reorder_cache`, a cache already laid out for the K beams, used as given.
       batch_size: B, Python int or scalar int32 tensor.
       max_length: T, buffer size and most steps (Python int or scalar int32 tensor).
       beam_size: K, a Python int; the vocabulary must have at least 2K entries.
@@ -168,10 +171,10 @@ def beam_search(next_fn, initial_cache, batch_size, max_length, beam_size: int,
       max_lengths: optional (B,) int32 per-row limits <= T (default: T for every row).
       start_id: token fed at position 0.
       end_id: token that finishes a hypothesis.
-      beam_invariant: keys of a dict `initial_cache` whose entries are the same for
-        every beam of a row and never updated by `next_fn` (e.g. cross-attention
-        keys/values, source masks). They are tiled once and not reordered with the
-        beams, which saves copying them at every step.
+      reorder_cache: optional `reorder_cache(cache, parents) -> cache`, called after
+        every step with parents (B, K) int32: beam k of row b continues old beam
+        `parents[b, k]` (e.g. `Transformer.reorder_cache`, which moves a small table
+        instead of the keys and values). Default: `reorder_rows` on the tiled cache.
 
     Returns:
       `SearchResult` with the K best finished hypotheses per row: ids (B, K, T),
@@ -181,17 +184,16 @@ def beam_search(next_fn, initial_cache, batch_size, max_length, beam_size: int,
       >>> result = beam_search(model.decode_step, cache, 2, 20, beam_size=4, alpha=0.6)
       >>> best = result.ids[:, 0]  # (B, T)
     """
-    missing = [key for key in beam_invariant if key not in initial_cache]
-    if missing:
-        raise ValueError(f"beam_invariant keys {missing} are not in the cache "
-                         f"(keys: {sorted(initial_cache)}).")
     k = beam_size
     if max_lengths is None:
         max_lengths = tf.fill([batch_size], max_length)
     limits = max_lengths[:, None]  # (B, 1)
     # Upper bound of any future score of a beam with log-prob x <= 0: x / best_penalty.
     best_penalty = length_penalty(limits, alpha)
-    row_offsets = tf.range(batch_size)[:, None] * k  # (B, 1)
+    if reorder_cache is None:
+        reorder_cache = reorder_rows
+        initial_cache = tf.nest.map_structure(lambda x: tf.repeat(x, k, axis=0),
+                                              initial_cache)
 
     def body(state):
         index = state.index
@@ -209,8 +211,7 @@ def beam_search(next_fn, initial_cache, batch_size, max_length, beam_size: int,
         # Alive: the K best extensions that continue.
         alive_log_probs, keep = tf.math.top_k(tf.where(ends, NEG_INF, top_log_probs), k=k)
         parents = tf.gather(top_beams, keep, batch_dims=1)  # (B, K) into the old beams
-        flat_parents = tf.reshape(parents + row_offsets, [-1])  # (B*K,)
-        cache = _map_cache(lambda x: tf.gather(x, flat_parents), cache, beam_invariant)
+        cache = reorder_cache(cache, parents)
 
         # Finished: endings ranked in the top K, real (not from an impossible beam) and
         # within the row's limit, merged with the earlier ones (which win ties).
@@ -241,7 +242,7 @@ def beam_search(next_fn, initial_cache, batch_size, max_length, beam_size: int,
         alive_log_probs=tf.tile(first_beam_only[None], [batch_size, 1]),
         finished_ids=buffer, finished_lengths=tf.zeros([batch_size, k], tf.int32),
         finished_scores=tf.fill([batch_size, k], NEG_INF),
-        cache=tf.nest.map_structure(lambda x: tf.repeat(x, k, axis=0), initial_cache))
+        cache=initial_cache)
 
     (final,) = tf.while_loop(cond, body, (initial,), maximum_iterations=max_length)
     return SearchResult(final.finished_ids, final.finished_lengths, final.finished_scores)

@@ -118,6 +118,14 @@ class MultiHeadAttention(keras.layers.Layer):
       over all `T_k` slots; the caller masks the slots not yet written
       (see `masks.causal_mask`).
 
+    With `beam_size=K`, `query` holds K consecutive rows (the beams of one
+    sentence) for every row of the cache, and those K queries attend to that
+    row's keys together. A self-attention cache then holds `K · T_max` slots:
+    beam k writes its position `cache_index` at slot `k · T_max + cache_index`
+    and the mask says which beam's slots make up each beam's history (see
+    `Transformer.decode_step`). Beams never copy each other's keys/values, and
+    cross-attention keys/values are stored once per sentence, not per beam.
+
     Args:
         d_model: int, model width D; must be divisible by `num_heads`.
         num_heads: int, number of heads H.
@@ -132,11 +140,14 @@ class MultiHeadAttention(keras.layers.Layer):
         attention_mask: bool, broadcastable to `(B, T_q, T_k)`; True = attend.
         cache: optional pair `(keys, values)`, each `(B, H, T_k, Dh)`.
         cache_index: optional int scalar, position of the first query.
+        beam_size: int K, queries per row of keys/values. Defaults to 1.
         training: bool.
 
     Returns:
         Always `(output (B, T_q, D), attention_weights (B, H, T_q, T_k),
-        key_value_cache (keys, values), each (B, H, T_k, Dh))`.
+        key_value_cache (keys, values), each (B, H, T_k, Dh))`. With
+        `beam_size` K, B counts the rows of `query`; the weights are
+        `(B / K, H, K · T_q, T_k)` and the cache has B / K rows.
 
     Example:
     >>> mha = MultiHeadAttention(d_model=64, num_heads=8)
@@ -211,8 +222,17 @@ class MultiHeadAttention(keras.layers.Layer):
         attention_mask=None,
         cache=None,
         cache_index=None,
+        beam_size=1,
         training=None,
     ):
+        batch, length = ops.shape(query)[0], ops.shape(query)[1]
+        if beam_size > 1:  # the K beams of a row become K queries of that row
+            if cache is None:
+                raise ValueError(
+                    "beam_size > 1 needs a cache (incremental decoding); "
+                    "without one, fold the beams into the batch instead."
+                )
+            query = ops.reshape(query, (-1, beam_size * length, self.d_model))
         if cache is None:
             keys, values = self.project_key_value(
                 query if key_value is None else key_value
@@ -220,10 +240,11 @@ class MultiHeadAttention(keras.layers.Layer):
         elif cache_index is None:
             keys, values = cache
         else:
-            if query.shape[1] not in (1, None):
+            if query.shape[1] not in (beam_size, None):
                 raise ValueError(
                     "A cache with cache_index is written one position per call "
-                    f"(incremental decoding); got a query of length {query.shape[1]}."
+                    "(incremental decoding); got a query of length "
+                    f"{query.shape[1] // beam_size}."
                 )
             keys, values = _write_cache(cache, self.project_key_value(query), cache_index)
 
@@ -232,7 +253,6 @@ class MultiHeadAttention(keras.layers.Layer):
         heads, weights = self.attention(
             queries, keys, values, attention_mask=mask, training=training
         )
-        batch, length = ops.shape(query)[0], ops.shape(query)[1]
         heads = ops.reshape(
             ops.transpose(heads, (0, 2, 1, 3)), (batch, length, self.d_model)
         )
@@ -253,21 +273,25 @@ class MultiHeadAttention(keras.layers.Layer):
 
 
 def _write_cache(cache, new, index):
-    """Writes `new` into slot `index` of `cache`: pairs `(keys, values)`, each
-    `(B, H, 1, Dh)` and `(B, H, T_max, Dh)`; returns the updated pair.
+    """Writes `new` into slot `index` of `cache` and returns the updated pair.
 
-    A scatter of the B·H rows of slot `index` rather than `ops.slice_update`:
-    on the TensorFlow backend the latter lowers to the XLA-only
+    `cache`: pair `(keys, values)`, each `(B, H, K · T_max, Dh)`; `new`: the
+    pair for one position of K beams, each `(B, H, K, Dh)` (K = 1 without
+    beams). Beam k's row goes to slot `k · T_max + index`.
+
+    A scatter of the B·H·K rows rather than `ops.slice_update`: on the
+    TensorFlow backend the latter lowers to the XLA-only
     `XlaDynamicUpdateSlice` op, which TF Serving does not link, and a scatter
     (unlike a select over all slots) lets XLA update the cache in place.
     """
-    batch, heads = ops.shape(cache[0])[:2]
-    grid = ops.stack(
-        ops.meshgrid(ops.arange(batch), ops.arange(heads), indexing="ij"), axis=-1
-    )  # (B, H, 2)
-    slot = ops.full(ops.shape(grid)[:-1] + (1,), index, dtype=grid.dtype)
-    indices = ops.reshape(ops.concatenate([grid, slot], axis=-1), (-1, 3))  # keys and values
+    batch, heads, beams = ops.shape(new[0])[:3]
+    slots = ops.arange(beams) * (ops.shape(cache[0])[2] // beams) + index
+    indices = ops.stack(
+        ops.meshgrid(ops.arange(batch), ops.arange(heads), slots, indexing="ij"),
+        axis=-1,
+    )  # (B, H, K, 3), shared by keys and values
+    indices = ops.reshape(indices, (-1, 3))
     return tuple(
-        ops.scatter_update(slots, indices, ops.reshape(rows, (-1, ops.shape(rows)[-1])))
-        for slots, rows in zip(cache, new)  # rows: (B·H, Dh)
+        ops.scatter_update(part, indices, ops.reshape(rows, (-1, ops.shape(rows)[-1])))
+        for part, rows in zip(cache, new)  # rows: (B·H·K, Dh)
     )

@@ -215,6 +215,8 @@ class DecoderLayer(_Block):
             `(B, H, T_max, Dh)`, written at `cache_index` (then `T` must be 1).
         cross_cache: optional `(keys, values)` of `memory`, each `(B, H, S, Dh)`.
         cache_index: optional int scalar, position of `x` in the target.
+        beam_size: int K; with caches, `x` holds K beams per cache row (see
+            `MultiHeadAttention`). Defaults to 1.
         training: bool.
 
     Returns:
@@ -246,13 +248,14 @@ class DecoderLayer(_Block):
         self_cache=None,
         cross_cache=None,
         cache_index=None,
+        beam_size=1,
         training=None,
     ):
         x, (self_weights, self_cache) = self._residual(
             x, self.self_attention_norm, self.self_attention_dropout,
             lambda h: self.self_attention(
                 h, attention_mask=self_attention_mask, cache=self_cache,
-                cache_index=cache_index, training=training,
+                cache_index=cache_index, beam_size=beam_size, training=training,
             ),
             training,
         )
@@ -260,7 +263,7 @@ class DecoderLayer(_Block):
             x, self.cross_attention_norm, self.cross_attention_dropout,
             lambda h: self.cross_attention(
                 h, memory, attention_mask=cross_attention_mask, cache=cross_cache,
-                training=training,
+                beam_size=beam_size, training=training,
             ),
             training,
         )

@@ -43,3 +43,28 @@ def causal_mask(batch_size, query_length, key_length, cache_index=0):
     key_positions = ops.arange(key_length)[None, :]
     mask = ops.greater_equal(query_positions, key_positions)
     return ops.broadcast_to(mask[None], (batch_size, query_length, key_length))
+
+
+def beam_history_mask(ancestors, index):
+    """Self-attention mask of K beams that share one fixed-size cache row.
+
+    Beam k writes position t at slot `k · T + t` of its sentence's cache; its
+    hypothesis may have been continued from other beams, so its history is
+    spread over their slots.
+
+    Args:
+        ancestors: int `(B, K, T)`; `ancestors[b, k, t]` is the beam whose
+            slots hold position t of beam k's hypothesis.
+        index: int scalar, the position being decoded.
+
+    Returns:
+        `(B, K, K · T)` bool: slot `j · T + t` is True for beam k where
+        `ancestors[b, k, t] == j` and `t <= index`.
+    """
+    batch, beams, length = (ops.shape(ancestors)[i] for i in range(3))
+    owner = ops.equal(
+        ops.expand_dims(ancestors, 2),
+        ops.reshape(ops.arange(beams, dtype=ancestors.dtype), (1, 1, -1, 1)),
+    )  # (B, K, K, T)
+    written = ops.less_equal(ops.arange(length), index)
+    return ops.reshape(ops.logical_and(owner, written), (batch, beams, beams * length))

@@ -133,6 +133,8 @@ class Decoder(_Stack):
         self_caches: optional list of L `(keys, values)`, each `(B, H, T_max, Dh)`.
         cross_caches: optional list of L `(keys, values)`, each `(B, H, S, Dh)`.
         cache_index: optional int scalar, position of `target_ids` (T = 1).
+        beam_size: int K; with caches, `target_ids` holds K beams per cache
+            row (see `MultiHeadAttention`). Defaults to 1.
         training: bool.
 
     Returns:
@@ -152,6 +154,7 @@ class Decoder(_Stack):
         self_caches=None,
         cross_caches=None,
         cache_index=None,
+        beam_size=1,
         training=None,
     ):
         x = self.embedding(
@@ -166,7 +169,7 @@ class Decoder(_Stack):
                 cross_attention_mask=cross_attention_mask,
                 self_cache=None if self_caches is None else self_caches[i],
                 cross_cache=None if cross_caches is None else cross_caches[i],
-                cache_index=cache_index, training=training,
+                cache_index=cache_index, beam_size=beam_size, training=training,
             )
             for collected, value in zip(outputs, layer_outputs):
                 collected.append(value)
