@@ -48,6 +48,23 @@ def test_translate_stdin_to_stdout(run, toy_translator, monkeypatch, capsys):
     assert capsys.readouterr().out == "".join(t + "\n" for t in toy_translator.translate(LINES))
 
 
+def test_search_options_default_to_the_run_config(run, toy_translator, monkeypatch,
+                                                   tmp_path, capsys):
+    searches = []
+    translate = toy_translator.translate
+    monkeypatch.setattr(toy_translator, "translate", lambda sentences, beam_size, alpha, *a:
+                        searches.append((beam_size, alpha)) or translate(sentences, beam_size))
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(b"Kind.")))
+    assert run("translate", []) == 0
+    config = run_config.from_dict({"decoding": {"beam_size": 2, "alpha": 1.0}})
+    run_config.dump(config, os.path.join(tmp_path, "config.yaml"))
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(b"Kind.")))
+    assert run("translate", []) == 0
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(b"Kind.")))
+    assert run("translate", ["--beam-size", "3", "--alpha", "0.0"]) == 0
+    assert searches == [(4, 0.6), (2, 1.0), (3, 0.0)]
+
+
 def test_evaluate_prints_signature_and_writes_results(run, monkeypatch, capsys, tmp_path):
     references = ["A MAN RIDES A BIKE.", "", "THE WOMAN RUNS IN THE PARK.", "CHILD."]
     monkeypatch.setattr(cli_decode, "load_split_pairs", lambda run_dir, split: (LINES, references))

@@ -1,6 +1,6 @@
 """`tf-transformer evaluate | translate | plot`: decoding from a training run directory.
 
-  tf-transformer evaluate --run RUN [--split test_2016_flickr] [--beam-size 4]
+  tf-transformer evaluate --run RUN [--split test_2016_flickr] [--beam-size K] [--alpha A]
       Translates the split with greedy search and (if --beam-size > 1) beam search,
       writes RUN/eval/<split>.<greedy|beamK>.txt, the sources and references in the
       same order (<split>.source.txt, <split>.reference.txt) and <split>.metrics.json,
@@ -9,12 +9,16 @@
       BLEU (see `tf_transformer.decoding.evaluate`) and the decoding speed. With
       --uncached the decoder re-runs on the whole prefix at every step (no KV cache);
       its hypothesis files must be identical to a cached run's.
-  tf-transformer translate --run RUN [--input FILE] [--output FILE] [--beam-size 4]
+  tf-transformer translate --run RUN [--input FILE] [--output FILE] [--beam-size K]
       One translation per input line, stdin to stdout by default (a progress bar is
       shown when reading a file). Empty lines give empty lines; lines longer than the
       model's source positions are truncated, with a warning on stderr.
   tf-transformer plot --run RUN "Ein Mann fährt Fahrrad." [--output-dir plots]
-      Writes cross-attention and encoder self-attention heat-maps, one PNG per layer.
+      Writes cross-attention and encoder self-attention heat-maps, one PNG per layer
+      (greedy search unless --beam-size is given).
+
+--beam-size and --alpha default to the run config's `decoding` section (beam 4, alpha
+0.6 unless the run set them), which is also what `tf-transformer export` serves.
 """
 import argparse
 import io
@@ -26,24 +30,35 @@ from tqdm import tqdm
 
 from tf_transformer.decoding.evaluate import evaluate, write_results
 from tf_transformer.decoding.plot import save_attention_plots
-from tf_transformer.decoding.run import load_split_pairs
+from tf_transformer.decoding.run import CONFIG_FILE, load_run_config, load_split_pairs
 from tf_transformer.decoding.translator import Translator
+from tf_transformer.training.config import DecodingConfig
 
 
-def _add_decoding_arguments(parser: argparse.ArgumentParser, default_beam: int) -> None:
+def _add_decoding_arguments(parser: argparse.ArgumentParser, default_beam=None) -> None:
     parser.add_argument("--run", required=True, help="training run directory")
     parser.add_argument("--weights", default=None,
                         help="weights file (default: the run's final weights)")
     parser.add_argument("--beam-size", type=int, default=default_beam,
-                        help=f"beam size; 1 is greedy search (default {default_beam})")
-    parser.add_argument("--alpha", type=float, default=0.6,
-                        help="length penalty exponent, ((5 + len) / 6) ** alpha (default 0.6)")
+                        help="beam size; 1 is greedy search (default: "
+                             + (str(default_beam) if default_beam else
+                                "the run config's decoding.beam_size, 4 unless set") + ")")
+    parser.add_argument("--alpha", type=float, default=None,
+                        help="length penalty exponent, ((5 + len) / 6) ** alpha (default: "
+                             "the run config's decoding.alpha, 0.6 unless set)")
     parser.add_argument("--batch-size", type=int, default=64, help="sentences per batch")
     parser.add_argument("--xla", action="store_true",
                         help="XLA-compile the search (faster per sentence, compiles per width)")
 
 
 def _translator(args, use_cache: bool = True) -> Translator:
+    # Unset search options come from the run config, as for `tf-transformer export`.
+    has_config = os.path.exists(os.path.join(args.run, CONFIG_FILE))
+    decoding = load_run_config(args.run).decoding if has_config else DecodingConfig()
+    if args.beam_size is None:
+        args.beam_size = decoding.beam_size
+    if args.alpha is None:
+        args.alpha = decoding.alpha
     if args.beam_size < 1:
         raise SystemExit(f"--beam-size must be >= 1, got {args.beam_size}.")
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s: %(message)s")
@@ -52,7 +67,7 @@ def _translator(args, use_cache: bool = True) -> Translator:
 
 
 def add_evaluate_arguments(parser: argparse.ArgumentParser) -> None:
-    _add_decoding_arguments(parser, default_beam=4)
+    _add_decoding_arguments(parser)
     parser.add_argument("--split", default="test_2016_flickr",
                         help="TFDS split of the run's dataset (default test_2016_flickr)")
     parser.add_argument("--output-dir", default=None, help="default: RUN/eval")
@@ -81,7 +96,7 @@ def run_evaluate(args) -> int:
 
 
 def add_translate_arguments(parser: argparse.ArgumentParser) -> None:
-    _add_decoding_arguments(parser, default_beam=4)
+    _add_decoding_arguments(parser)
     parser.add_argument("--input", "-i", default=None, help="text file (default: stdin)")
     parser.add_argument("--output", "-o", default=None, help="text file (default: stdout)")
 
