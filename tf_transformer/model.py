@@ -192,7 +192,8 @@ class Transformer(keras.Model):
             `memory`, each `(B, H, S, Dh)` (computed once here, shared by the
             beams); "source_mask": bool `(B, S)`; with K > 1, "ancestors":
             int `(B, K, max_length)`, which beam's slots hold each position
-            of each beam's hypothesis (see `masks.beam_history_mask`).
+            of each beam's hypothesis (see `masks.beam_history_mask`); each
+            step sets its own position, the rest are masked.
         """
         if isinstance(max_length, int) and max_length > self.config.max_length:
             raise ValueError(
@@ -216,10 +217,7 @@ class Transformer(keras.Model):
             "source_mask": padding_mask(source_ids),
         }
         if beam_size > 1:
-            cache["ancestors"] = ops.broadcast_to(
-                ops.reshape(ops.arange(beam_size, dtype="int32"), (1, -1, 1)),
-                (batch, beam_size, max_length),
-            )
+            cache["ancestors"] = ops.zeros((batch, beam_size, max_length), "int32")
         return cache
 
     def decode_step(self, token_ids, cache, index):

@@ -30,9 +30,10 @@ from tqdm import tqdm
 
 from tf_transformer.decoding.evaluate import evaluate, write_results
 from tf_transformer.decoding.plot import save_attention_plots
-from tf_transformer.decoding.run import CONFIG_FILE, load_run_config, load_split_pairs
+from tf_transformer.decoding.run import (
+    CONFIG_FILE, load_run_config, load_split_pairs, search_options)
 from tf_transformer.decoding.translator import Translator
-from tf_transformer.training.config import DecodingConfig
+from tf_transformer.training.config import RunConfig
 
 
 def _add_decoding_arguments(parser: argparse.ArgumentParser, default_beam=None) -> None:
@@ -54,11 +55,8 @@ def _add_decoding_arguments(parser: argparse.ArgumentParser, default_beam=None) 
 def _translator(args, use_cache: bool = True) -> Translator:
     # Unset search options come from the run config, as for `tf-transformer export`.
     has_config = os.path.exists(os.path.join(args.run, CONFIG_FILE))
-    decoding = load_run_config(args.run).decoding if has_config else DecodingConfig()
-    if args.beam_size is None:
-        args.beam_size = decoding.beam_size
-    if args.alpha is None:
-        args.alpha = decoding.alpha
+    config = load_run_config(args.run) if has_config else RunConfig()
+    args.beam_size, args.alpha = search_options(config, args.beam_size, args.alpha)
     if args.beam_size < 1:
         raise SystemExit(f"--beam-size must be >= 1, got {args.beam_size}.")
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s: %(message)s")

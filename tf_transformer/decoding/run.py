@@ -22,6 +22,12 @@ def load_run_config(run_dir: str):
     return run_config.load(path)
 
 
+def search_options(config, beam_size=None, alpha=None):
+    """`(beam_size, alpha)`: the given values, or else the run config's `decoding` ones."""
+    return (config.decoding.beam_size if beam_size is None else beam_size,
+            config.decoding.alpha if alpha is None else alpha)
+
+
 def model_files(config, vocab_dir: str) -> list:
     """Paths of the source and target SentencePiece models of `config` in `vocab_dir`."""
     from tf_transformer.data.prepare import tokenizer_path

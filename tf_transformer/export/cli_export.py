@@ -13,7 +13,7 @@ import argparse
 import os
 import sys
 
-from tf_transformer.decoding.run import CONFIG_FILE, load_run, load_run_config
+from tf_transformer.decoding.run import CONFIG_FILE, load_run, load_run_config, search_options
 from tf_transformer.export.exporter import export
 from tf_transformer.export.versions import resolve_version, servable_dir
 from tf_transformer.export.warmup import WARMUP_SENTENCES
@@ -49,8 +49,7 @@ def run(args: argparse.Namespace) -> int:
         base_dir = servable_dir(args.output_dir, args.name)
         resolve_version(base_dir, args.version, args.overwrite)
         config = load_run_config(args.run)
-        beam_size = args.beam_size or config.decoding.beam_size
-        alpha = config.decoding.alpha if args.alpha is None else args.alpha
+        beam_size, alpha = search_options(config, args.beam_size, args.alpha)
         print(f"Loading {args.run} ...", flush=True)
         model, source_tokenizer, target_tokenizer = load_run(args.run, args.weights)
         print(f"Writing {base_dir}/ ...", flush=True)
