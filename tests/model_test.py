@@ -176,3 +176,40 @@ def test_bad_presets_and_configs_raise_clear_errors():
     memory, _ = model.encode(np.ones((1, 3), "int32"))
     with pytest.raises(ValueError, match="max_length=100"):
         model.init_cache(memory, np.ones((1, 3), "int32"), max_length=100)
+
+
+@pytest.mark.parametrize("overrides", [{}, dict(norm_first=True, tie_embeddings=True)])
+def test_remove_padding_changes_no_logits(overrides):
+    model = tiny(**overrides)
+    src, tgt = batch(7)
+    reference = logits(model, src, tgt)
+    model.remove_padding = True
+    packed = logits(model, src, tgt)
+    real = tgt != 0
+    np.testing.assert_allclose(packed[real], reference[real], atol=1e-5)
+    np.testing.assert_array_equal(packed[~real], 0.0)
+
+
+@pytest.mark.skipif(keras.backend.backend() != "tensorflow", reason="tf.GradientTape")
+def test_remove_padding_changes_no_gradients():
+    import tensorflow as tf
+
+    model = tiny(dropout=0.0)
+    src, tgt = batch(8)
+    labels = np.roll(tgt, -1, axis=1)
+    real = tf.constant((tgt != 0) & (labels != 0), tf.float32)  # the loss's tokens
+
+    def gradients(remove_padding):
+        model.remove_padding = remove_padding
+        with tf.GradientTape() as tape:
+            losses = keras.losses.sparse_categorical_crossentropy(
+                labels, model((src, tgt), training=True), from_logits=True)
+            loss = tf.reduce_sum(losses * real)
+        return [tf.convert_to_tensor(g)  # embeddings: IndexedSlices
+                for g in tape.gradient(loss, model.trainable_variables)]
+
+    reference = gradients(False)
+    assert len(reference) == len(model.trainable_variables)
+    for variable, a, b in zip(model.trainable_variables, reference, gradients(True)):
+        np.testing.assert_allclose(
+            np.asarray(b), np.asarray(a), atol=1e-5, rtol=1e-4, err_msg=variable.path)

@@ -13,6 +13,7 @@ from tf_transformer.layers import Decoder, Encoder
 from tf_transformer.layers.masks import (
     attention_mask, beam_history_mask, causal_mask, padding_mask,
 )
+from tf_transformer.layers.packing import TokenPacking
 
 
 @dataclasses.dataclass(frozen=True)
@@ -73,6 +74,14 @@ class Transformer(keras.Model):
     Returns:
         float32 logits `(B, T, V)` (float32 also under mixed precision).
 
+    Attributes:
+        remove_padding: bool, default False. When True, `call` runs the
+            position-wise layers (projections, feed-forward, norms, dropout)
+            on the real tokens only (see `layers/packing.py`): about half the
+            work on Multi30k batches; logits at padding are then 0. It needs
+            dynamic shapes (TensorFlow graph mode, not XLA); `tf-transformer
+            train` sets it from `training.remove_padding`.
+
     Example:
     >>> model = Transformer.from_preset("tiny", src_vocab_size=100, tgt_vocab_size=90)
     >>> logits = model((np.array([[5, 6, 3]]), np.array([[2, 7]])))
@@ -96,6 +105,7 @@ class Transformer(keras.Model):
         self.decoder = Decoder(
             config.num_decoder_layers, config.tgt_vocab_size, name="decoder", **stack
         )
+        self.remove_padding = False
         self.output_projection = None
         if not config.tie_embeddings:
             self.output_projection = keras.layers.Dense(
@@ -124,13 +134,14 @@ class Transformer(keras.Model):
         )
         return cls(config)
 
-    def encode(self, source_ids, training=None):
+    def encode(self, source_ids, training=None, packing=None):
         """Source ids `(B, S)` -> `(memory (B, S, D), self-attention weights:
-        list of L (B, H, S, S))`."""
+        list of L (B, H, S, S))`; memory is `(N_s, D)` with a `TokenPacking`
+        of the source."""
         source_mask = padding_mask(source_ids)
         return self.encoder(
             source_ids, attention_mask(ops.shape(source_ids)[1], source_mask),
-            training=training,
+            packing=packing, training=training,
         )
 
     def _logits(self, hidden):
@@ -143,13 +154,17 @@ class Transformer(keras.Model):
             logits = self.output_projection(hidden)
         return ops.cast(logits, "float32")
 
-    def decode(self, target_input_ids, memory, source_ids, training=None):
+    def decode(self, target_input_ids, memory, source_ids, training=None,
+               packing=None, memory_packing=None):
         """Teacher-forced decoder pass.
 
         Args:
             target_input_ids: int `(B, T)`, BOS first.
-            memory: `(B, S, D)` from `encode`.
+            memory: `(B, S, D)` from `encode`, or `(N_s, D)` packed by
+                `memory_packing`.
             source_ids: int `(B, S)`, for the source padding mask.
+            packing: optional `TokenPacking` of `target_input_ids`: the
+                decoder skips the padding; the logits there are 0.
 
         Returns:
             `(logits (B, T, V) float32, self-attention weights: list of L
@@ -162,14 +177,25 @@ class Transformer(keras.Model):
         self_mask = causal_mask(batch, length, length)
         cross_mask = attention_mask(length, padding_mask(source_ids))
         hidden, self_weights, cross_weights, _, _ = self.decoder(
-            target_input_ids, memory, self_mask, cross_mask, training=training
+            target_input_ids, memory, self_mask, cross_mask, packing=packing,
+            memory_packing=memory_packing, training=training,
         )
-        return self._logits(hidden), self_weights, cross_weights
+        logits = self._logits(hidden)
+        if packing is not None:
+            logits = packing.unpack(logits)
+        return logits, self_weights, cross_weights
 
     def call(self, inputs, training=None):
         source_ids, target_input_ids = inputs
-        memory, _ = self.encode(source_ids, training=training)
-        logits, _, _ = self.decode(target_input_ids, memory, source_ids, training)
+        source_packing = target_packing = None
+        if self.remove_padding:
+            source_packing = TokenPacking(padding_mask(source_ids))
+            target_packing = TokenPacking(padding_mask(target_input_ids))
+        memory, _ = self.encode(source_ids, training, source_packing)
+        logits, _, _ = self.decode(
+            target_input_ids, memory, source_ids, training, target_packing,
+            source_packing,
+        )
         return logits
 
     def init_cache(self, memory, source_ids, max_length, beam_size=1):

@@ -38,10 +38,21 @@ def test_tiny_model_overfits_32_pairs(tmp_path):
     assert model.evaluate(batch, steps=1, verbose=0, return_dict=True)["accuracy"] >= 0.95
 
 
-def test_bfloat16_step_gives_finite_loss_and_gradients():
+def test_compile_model_removes_padding_unless_xla():
+    model = build_model(ModelConfig(preset="tiny"), 50, 40)
+    for jit, remove, expected in [(False, True, True), (True, True, False),
+                                  (False, False, False)]:
+        compile_model(model, from_dict({"training": {"jit_compile": jit,
+                                                     "remove_padding": remove}}))
+        assert model.remove_padding is expected
+
+
+@pytest.mark.parametrize("remove_padding", [False, True])
+def test_bfloat16_step_gives_finite_loss_and_gradients(remove_padding):
     keras.mixed_precision.set_global_policy("mixed_bfloat16")
     try:
         model = build_model(ModelConfig(preset="tiny"), 50, 40)
+        model.remove_padding = remove_padding
         source = np.array([[5, 6, 7, 3], [8, 9, 3, 0]], np.int32)
         target_in = np.array([[2, 5, 6], [2, 7, 0]], np.int32)
         target_out = np.array([[5, 6, 3], [7, 3, 0]], np.int32)

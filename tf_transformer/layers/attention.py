@@ -141,6 +141,10 @@ class MultiHeadAttention(keras.layers.Layer):
         cache: optional pair `(keys, values)`, each `(B, H, T_k, Dh)`.
         cache_index: optional int scalar, position of the first query.
         beam_size: int K, queries per row of keys/values. Defaults to 1.
+        packing: optional `TokenPacking` of the queries (no cache): `query`
+            (and `key_value` when omitted) are its `(N, D)` packed tokens,
+            and so is the output (see `packing.py`).
+        key_packing: optional `TokenPacking` of a packed `key_value` `(N_k, D)`.
         training: bool.
 
     Returns:
@@ -210,10 +214,15 @@ class MultiHeadAttention(keras.layers.Layer):
         x = ops.reshape(x, (batch, length, self.num_heads, self.head_dim))
         return ops.transpose(x, (0, 2, 1, 3))  # (B, H, T, Dh)
 
-    def project_key_value(self, x):
-        """`(B, T, D)` -> `(keys, values)`, each `(B, H, T, Dh)`: the cache format."""
-        return (self._split_heads(self.key_dense(x)),
-                self._split_heads(self.value_dense(x)))
+    def project_key_value(self, x, packing=None):
+        """`(B, T, D)` -> `(keys, values)`, each `(B, H, T, Dh)`: the cache format.
+
+        With a `packing`, `x` is its `(N, D)` packed tokens.
+        """
+        keys, values = self.key_dense(x), self.value_dense(x)
+        if packing is not None:
+            keys, values = packing.unpack(keys), packing.unpack(values)
+        return self._split_heads(keys), self._split_heads(values)
 
     def call(
         self,
@@ -223,9 +232,16 @@ class MultiHeadAttention(keras.layers.Layer):
         cache=None,
         cache_index=None,
         beam_size=1,
+        packing=None,
+        key_packing=None,
         training=None,
     ):
-        batch, length = ops.shape(query)[0], ops.shape(query)[1]
+        if packing is not None:
+            if cache is not None:
+                raise ValueError("Packed tokens are for full sequences, not a cache.")
+            batch, length = packing.batch_size, packing.length
+        else:
+            batch, length = ops.shape(query)[0], ops.shape(query)[1]
         if beam_size > 1:  # the K beams of a row become K queries of that row
             if cache is None:
                 raise ValueError(
@@ -234,8 +250,9 @@ class MultiHeadAttention(keras.layers.Layer):
                 )
             query = ops.reshape(query, (-1, beam_size * length, self.d_model))
         if cache is None:
-            keys, values = self.project_key_value(
-                query if key_value is None else key_value
+            keys, values = (
+                self.project_key_value(query, packing) if key_value is None
+                else self.project_key_value(key_value, key_packing)
             )
         elif cache_index is None:
             keys, values = cache
@@ -248,14 +265,19 @@ class MultiHeadAttention(keras.layers.Layer):
                 )
             keys, values = _write_cache(cache, self.project_key_value(query), cache_index)
 
-        queries = self._split_heads(self.query_dense(query))
+        queries = self.query_dense(query)
+        if packing is not None:
+            queries = packing.unpack(queries)
         mask = None if attention_mask is None else attention_mask[:, None]
         heads, weights = self.attention(
-            queries, keys, values, attention_mask=mask, training=training
+            self._split_heads(queries), keys, values, attention_mask=mask,
+            training=training,
         )
         heads = ops.reshape(
             ops.transpose(heads, (0, 2, 1, 3)), (batch, length, self.d_model)
         )
+        if packing is not None:
+            heads = packing.pack(heads)
         return self.output_dense(heads), weights, (keys, values)
 
     def get_config(self):

@@ -175,6 +175,8 @@ class EncoderLayer(_Block):
     Call arguments:
         x: `(B, S, D)`.
         attention_mask: bool `(B, S, S)`, True = attend.
+        packing: optional `TokenPacking` of the source; `x` and the output
+            are then its `(N, D)` packed tokens.
         training: bool.
 
     Returns:
@@ -189,11 +191,11 @@ class EncoderLayer(_Block):
         self._build_feed_forward()
         self.built = True
 
-    def call(self, x, attention_mask=None, training=None):
+    def call(self, x, attention_mask=None, packing=None, training=None):
         x, (weights, _) = self._residual(
             x, self.self_attention_norm, self.self_attention_dropout,
             lambda h: self.self_attention(
-                h, attention_mask=attention_mask, training=training
+                h, attention_mask=attention_mask, packing=packing, training=training
             ),
             training,
         )
@@ -217,6 +219,9 @@ class DecoderLayer(_Block):
         cache_index: optional int scalar, position of `x` in the target.
         beam_size: int K; with caches, `x` holds K beams per cache row (see
             `MultiHeadAttention`). Defaults to 1.
+        packing: optional `TokenPacking` of the target (no caches); `x` and
+            the output are then its `(N, D)` packed tokens.
+        memory_packing: optional `TokenPacking` of a packed `memory` `(N_s, D)`.
         training: bool.
 
     Returns:
@@ -249,13 +254,16 @@ class DecoderLayer(_Block):
         cross_cache=None,
         cache_index=None,
         beam_size=1,
+        packing=None,
+        memory_packing=None,
         training=None,
     ):
         x, (self_weights, self_cache) = self._residual(
             x, self.self_attention_norm, self.self_attention_dropout,
             lambda h: self.self_attention(
                 h, attention_mask=self_attention_mask, cache=self_cache,
-                cache_index=cache_index, beam_size=beam_size, training=training,
+                cache_index=cache_index, beam_size=beam_size, packing=packing,
+                training=training,
             ),
             training,
         )
@@ -263,7 +271,8 @@ class DecoderLayer(_Block):
             x, self.cross_attention_norm, self.cross_attention_dropout,
             lambda h: self.cross_attention(
                 h, memory, attention_mask=cross_attention_mask, cache=cross_cache,
-                beam_size=beam_size, training=training,
+                beam_size=beam_size, packing=packing, key_packing=memory_packing,
+                training=training,
             ),
             training,
         )

@@ -40,10 +40,12 @@ class PositionalEmbedding(keras.layers.Layer):
         token_ids: int `(B, T)`.
         start_index: int scalar, position of the first token (incremental
             decoding). Defaults to 0.
+        packing: optional `TokenPacking` of `token_ids`: return only the real
+            tokens, `(N, D)`.
         training: bool.
 
     Returns:
-        `(B, T, D)`.
+        `(B, T, D)`, or `(N, D)` with `packing`.
 
     Example:
     >>> emb = PositionalEmbedding(vocab_size=100, d_model=16)
@@ -95,12 +97,14 @@ class PositionalEmbedding(keras.layers.Layer):
         """The `(vocab_size, D)` token table, for a tied output projection."""
         return self.token_embedding.embeddings
 
-    def call(self, token_ids, start_index=0, training=None):
+    def call(self, token_ids, start_index=0, packing=None, training=None):
         x = self.token_embedding(token_ids) * ops.cast(
             math.sqrt(self.d_model), self.compute_dtype
         )
         positions = ops.arange(ops.shape(token_ids)[1]) + start_index
         x = x + ops.cast(ops.take(self.table, positions, axis=0), self.compute_dtype)
+        if packing is not None:
+            x = packing.pack(x)
         return self.dropout_layer(x, training=training)
 
     def get_config(self):

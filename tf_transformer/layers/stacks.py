@@ -100,6 +100,8 @@ class Encoder(_Stack):
     Call arguments:
         source_ids: int `(B, S)`.
         attention_mask: bool `(B, S, S)`, True = attend.
+        packing: optional `TokenPacking` of `source_ids`: skip the padding in
+            position-wise layers and return packed memory `(N_s, D)`.
         training: bool.
 
     Returns:
@@ -108,12 +110,12 @@ class Encoder(_Stack):
 
     layer_class = EncoderLayer
 
-    def call(self, source_ids, attention_mask=None, training=None):
-        x = self.embedding(source_ids, training=training)
+    def call(self, source_ids, attention_mask=None, packing=None, training=None):
+        x = self.embedding(source_ids, packing=packing, training=training)
         weights = []
         for layer in self.blocks:
             x, layer_weights = layer(
-                x, attention_mask=attention_mask, training=training
+                x, attention_mask=attention_mask, packing=packing, training=training
             )
             weights.append(layer_weights)
         return self._finish(x), weights
@@ -135,6 +137,10 @@ class Decoder(_Stack):
         cache_index: optional int scalar, position of `target_ids` (T = 1).
         beam_size: int K; with caches, `target_ids` holds K beams per cache
             row (see `MultiHeadAttention`). Defaults to 1.
+        packing: optional `TokenPacking` of `target_ids` (no caches): skip
+            the padding in position-wise layers and return packed hidden
+            states `(N, D)`.
+        memory_packing: optional `TokenPacking` of a packed `memory` `(N_s, D)`.
         training: bool.
 
     Returns:
@@ -155,11 +161,13 @@ class Decoder(_Stack):
         cross_caches=None,
         cache_index=None,
         beam_size=1,
+        packing=None,
+        memory_packing=None,
         training=None,
     ):
         x = self.embedding(
             target_ids, start_index=0 if cache_index is None else cache_index,
-            training=training,
+            packing=packing, training=training,
         )
         outputs = ([], [], [], [])
         for i, layer in enumerate(self.blocks):
@@ -169,7 +177,8 @@ class Decoder(_Stack):
                 cross_attention_mask=cross_attention_mask,
                 self_cache=None if self_caches is None else self_caches[i],
                 cross_cache=None if cross_caches is None else cross_caches[i],
-                cache_index=cache_index, beam_size=beam_size, training=training,
+                cache_index=cache_index, beam_size=beam_size, packing=packing,
+                memory_packing=memory_packing, training=training,
             )
             for collected, value in zip(outputs, layer_outputs):
                 collected.append(value)

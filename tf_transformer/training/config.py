@@ -94,6 +94,7 @@ class TrainingConfig:
     seed: int = 1234  # weights, dropout and shuffling
     mixed_precision: Literal["float32", "mixed_bfloat16", "mixed_float16"] = "float32"
     jit_compile: bool = False  # XLA-compile the train step
+    remove_padding: bool = True  # skip pad positions in position-wise layers (not with XLA)
     distribution: Literal["auto", "default", "mirrored", "multi_worker"] = "auto"
     intra_op_threads: int = 0  # 0: TensorFlow's choice
     inter_op_threads: int = 0  # 0: TensorFlow's choice

@@ -54,7 +54,10 @@ def compile_model(model: keras.Model, config: RunConfig) -> None:
     """Compiles `model` with the loss, metrics, optimizer and XLA setting of `config`.
 
     Under `mixed_float16` Keras wraps the optimizer in a `LossScaleOptimizer`.
+    Padding removal (`Transformer.remove_padding`) needs dynamic shapes, so
+    XLA turns it off.
     """
+    model.remove_padding = config.training.remove_padding and not config.training.jit_compile
     model.compile(
         optimizer=make_optimizer(config.optimizer),
         loss=MaskedCrossEntropy(config.training.label_smoothing),
