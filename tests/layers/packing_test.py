@@ -17,10 +17,22 @@ def test_pack_takes_the_real_tokens_in_row_order_and_unpack_puts_them_back():
     )
 
 
-def test_all_real_and_ranks_beyond_three():
-    x = np.arange(2 * 3 * 2 * 2, dtype="float32").reshape(2, 3, 2, 2)
-    packing = TokenPacking(np.ones((2, 3), bool))
-    np.testing.assert_array_equal(np.asarray(packing.unpack(packing.pack(x))), x)
+@pytest.mark.parametrize("zero_padding", [False, True])
+def test_heads_move_straight_between_packed_tokens_and_the_head_layout(zero_padding):
+    heads, head_dim = 2, 3
+    rows = np.random.default_rng(2).normal(size=(int(MASK.sum()), heads * head_dim))
+    packing = TokenPacking(MASK)
+    split = np.asarray(packing.unpack_heads(rows.astype("float32"), heads, zero_padding))
+    padded = np.zeros((3, 4, heads * head_dim))
+    padded[MASK] = rows
+    expected = padded.reshape(3, 4, heads, head_dim).transpose(0, 2, 1, 3)
+    real = np.broadcast_to(MASK[:, None, :, None], expected.shape)
+    np.testing.assert_allclose(split[real], expected[real], rtol=1e-6)
+    if zero_padding:
+        np.testing.assert_array_equal(split[~real], 0.0)
+    else:  # copies of real rows: finite
+        assert np.all(np.isin(split[~real], rows.astype("float32")))
+    np.testing.assert_allclose(np.asarray(packing.pack_heads(split)), rows, rtol=1e-6)
 
 
 @pytest.mark.skipif(keras.backend.backend() != "tensorflow", reason="tf.GradientTape")

@@ -209,7 +209,9 @@ class MultiHeadAttention(keras.layers.Layer):
         )
         self.built = True
 
-    def _split_heads(self, x):
+    def _split_heads(self, x, packing=None):
+        if packing is not None:
+            return packing.unpack_heads(x, self.num_heads)
         batch, length = ops.shape(x)[0], ops.shape(x)[1]
         x = ops.reshape(x, (batch, length, self.num_heads, self.head_dim))
         return ops.transpose(x, (0, 2, 1, 3))  # (B, H, T, Dh)
@@ -220,9 +222,7 @@ class MultiHeadAttention(keras.layers.Layer):
         With a `packing`, `x` is its `(N, D)` packed tokens.
         """
         keys, values = self.key_dense(x), self.value_dense(x)
-        if packing is not None:
-            keys, values = packing.unpack(keys), packing.unpack(values)
-        return self._split_heads(keys), self._split_heads(values)
+        return self._split_heads(keys, packing), self._split_heads(values, packing)
 
     def call(
         self,
@@ -236,12 +236,9 @@ class MultiHeadAttention(keras.layers.Layer):
         key_packing=None,
         training=None,
     ):
-        if packing is not None:
-            if cache is not None:
-                raise ValueError("Packed tokens are for full sequences, not a cache.")
-            batch, length = packing.batch_size, packing.length
-        else:
-            batch, length = ops.shape(query)[0], ops.shape(query)[1]
+        if packing is not None and cache is not None:
+            raise ValueError("Packed tokens are for full sequences, not a cache.")
+        batch, length = ops.shape(query)[0], ops.shape(query)[1]
         if beam_size > 1:  # the K beams of a row become K queries of that row
             if cache is None:
                 raise ValueError(
@@ -265,19 +262,17 @@ class MultiHeadAttention(keras.layers.Layer):
                 )
             keys, values = _write_cache(cache, self.project_key_value(query), cache_index)
 
-        queries = self.query_dense(query)
-        if packing is not None:
-            queries = packing.unpack(queries)
+        queries = self._split_heads(self.query_dense(query), packing)
         mask = None if attention_mask is None else attention_mask[:, None]
         heads, weights = self.attention(
-            self._split_heads(queries), keys, values, attention_mask=mask,
-            training=training,
-        )
-        heads = ops.reshape(
-            ops.transpose(heads, (0, 2, 1, 3)), (batch, length, self.d_model)
+            queries, keys, values, attention_mask=mask, training=training
         )
         if packing is not None:
-            heads = packing.pack(heads)
+            heads = packing.pack_heads(heads)
+        else:
+            heads = ops.reshape(
+                ops.transpose(heads, (0, 2, 1, 3)), (batch, length, self.d_model)
+            )
         return self.output_dense(heads), weights, (keys, values)
 
     def get_config(self):

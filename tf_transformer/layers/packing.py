@@ -17,12 +17,15 @@ from keras import ops
 class TokenPacking:
     """Where the real tokens of a padded `(B, T)` batch are, in row order.
 
-    `pack` and `unpack` are gathers, and each is the other's gradient (the
-    plain gradient of a gather is a scatter-add, several times slower on CPU).
+    Every move between the packed `(N, ...)` and padded layouts is one gather,
+    and the move back is its gradient (the plain gradient of a gather, a
+    scatter-add, is several times slower on CPU). Attention's inputs and
+    outputs move straight between packed tokens and the `(B, H, T, Dh)` head
+    layout, so splitting and merging heads costs no transposes.
 
     Args:
         token_mask: bool `(B, T)`, True for real tokens (see
-            `masks.padding_mask`).
+            `masks.padding_mask`); at least one must be True.
 
     Example:
     >>> packing = TokenPacking(np.array([[True, True, False], [True, False, False]]))
@@ -38,37 +41,77 @@ class TokenPacking:
         self.batch_size, self.length = shape[0], shape[1]
         flat_mask = ops.reshape(token_mask, (-1,))
         self.indices = ops.nonzero(flat_mask)[0]  # (N,): flat position of each token
-        # (B·T,): each position's row in the packed tokens; padding reads row N,
-        # a row of zeros appended by `unpack`.
-        self.rows = ops.where(
-            flat_mask, ops.cumsum(ops.cast(flat_mask, "int32")) - 1,
-            ops.shape(self.indices)[0],
-        )
+        # (B·T,): each position's row in the packed tokens, -1 at the padding.
+        self.rows = ops.where(flat_mask, ops.cumsum(ops.cast(flat_mask, "int32")) - 1, -1)
+        self._gather_indices = {}  # built once per call, shared by all layers
 
     def pack(self, x):
-        """`(B, T, ...)` -> `(N, ...)`, the rows of the real tokens."""
-
-        @ops.custom_gradient
-        def pack(x):
-            def grad(*args, upstream=None):
-                return self.unpack(args[0] if upstream is None else upstream)
-
-            flat = ops.reshape(x, (-1, *ops.shape(x)[2:]))
-            return ops.take(flat, self.indices, axis=0), grad
-
-        return pack(x)
+        """`(B, T, D)` -> `(N, D)`, the rows of the real tokens."""
+        return self.pack_heads(ops.expand_dims(x, 1))
 
     def unpack(self, x):
-        """`(N, ...)` -> `(B, T, ...)`, zeros at the padding."""
+        """`(N, D)` -> `(B, T, D)`, zeros at the padding."""
+        return ops.squeeze(self.unpack_heads(x, 1, zero_padding=True), 1)
+
+    def pack_heads(self, x):
+        """`(B, H, T, Dh)` -> `(N, H · Dh)`: the real tokens, heads merged."""
+        heads, head_dim = ops.shape(x)[1], ops.shape(x)[3]
 
         @ops.custom_gradient
-        def unpack(x):
+        def pack_heads(x):
             def grad(*args, upstream=None):
-                return self.pack(args[0] if upstream is None else upstream)
+                upstream = args[0] if upstream is None else upstream
+                return self.unpack_heads(upstream, heads, zero_padding=True)
 
-            row_shape = ops.shape(x)[1:]  # gradients may lack static shapes
-            rows = ops.concatenate([x, ops.zeros((1, *row_shape), x.dtype)])
-            flat = ops.take(rows, self.rows, axis=0)
-            return ops.reshape(flat, (self.batch_size, self.length, *row_shape)), grad
+            rows = ops.take(ops.reshape(x, (-1, head_dim)), self._pack_index(heads), axis=0)
+            return ops.reshape(rows, (-1, heads * head_dim)), grad
 
-        return unpack(x)
+        return pack_heads(x)
+
+    def unpack_heads(self, x, num_heads, zero_padding=False):
+        """`(N, H · Dh)` -> `(B, H, T, Dh)`, the layout attention works in.
+
+        Without `zero_padding` the padding holds copies of a real token's
+        rows: finite and cheaper. That suits attention's queries, keys and
+        values: masks hide padded keys and `pack_heads` drops padded queries,
+        so their rows get exactly zero gradient, which is what this function's
+        gradient (`pack_heads`) assumes.
+        """
+        head_dim = ops.shape(x)[1] // num_heads
+
+        @ops.custom_gradient
+        def unpack_heads(x):
+            def grad(*args, upstream=None):
+                return self.pack_heads(args[0] if upstream is None else upstream)
+
+            rows = ops.reshape(x, (-1, head_dim))  # (N · H, Dh)
+            if zero_padding:
+                rows = ops.concatenate([rows, ops.zeros((1, head_dim), rows.dtype)])
+            rows = ops.take(rows, self._unpack_index(num_heads, zero_padding), axis=0)
+            return ops.reshape(
+                rows, (self.batch_size, num_heads, self.length, head_dim)
+            ), grad
+
+        return unpack_heads(x)
+
+    def _pack_index(self, heads):
+        """(N · H,): row `b·H·T + h·T + t` of `(B·H·T, Dh)` for token (b, t), head h."""
+        key = ("pack", heads)
+        if key not in self._gather_indices:
+            batch, time = self.indices // self.length, self.indices % self.length
+            first = batch * heads * self.length + time
+            index = first[:, None] + ops.arange(heads, dtype=first.dtype) * self.length
+            self._gather_indices[key] = ops.reshape(index, (-1,))
+        return self._gather_indices[key]
+
+    def _unpack_index(self, heads, zero_padding):
+        """(B·H·T,): row `n·H + h` of `(N·H, Dh)` for (b, h, t); padding reads
+        row N·H (zeros, appended) or row h of the first token."""
+        key = ("unpack", heads, zero_padding)
+        if key not in self._gather_indices:
+            rows = ops.reshape(self.rows, (self.batch_size, 1, self.length))
+            head = ops.reshape(ops.arange(heads, dtype=rows.dtype), (1, -1, 1))
+            padding = ops.shape(self.indices)[0] * heads if zero_padding else head
+            index = ops.where(rows >= 0, rows * heads + head, padding)
+            self._gather_indices[key] = ops.reshape(index, (-1,))
+        return self._gather_indices[key]
