@@ -12,10 +12,11 @@ stably for deep stacks and needs a final norm after the stack (see `stacks.py`).
 import keras
 
 from tf_transformer.layers.attention import MultiHeadAttention, check_dimensions
+from tf_transformer.layers.normalization import LayerNormalization
 
 
 def _layer_norm(layer, epsilon, name):
-    return keras.layers.LayerNormalization(
+    return LayerNormalization(
         epsilon=epsilon, dtype=layer.dtype_policy, name=name
     )
 

@@ -8,6 +8,7 @@ import keras
 
 from tf_transformer.layers.attention import check_dimensions
 from tf_transformer.layers.blocks import DecoderLayer, EncoderLayer
+from tf_transformer.layers.normalization import LayerNormalization
 from tf_transformer.layers.position import PositionalEmbedding
 
 
@@ -63,7 +64,7 @@ class _Stack(keras.layers.Layer):
         # Pre-norm leaves the residual stream unnormalized: normalize it once.
         self.final_norm = None
         if self.norm_first:
-            self.final_norm = keras.layers.LayerNormalization(
+            self.final_norm = LayerNormalization(
                 epsilon=self.layer_norm_epsilon, dtype=self.dtype_policy,
                 name="final_layer_norm",
             )
