@@ -34,7 +34,7 @@ def scaled_dot_product_attention(
         key: `(..., T_k, d_k)`.
         value: `(..., T_k, d_v)`.
         mask: optional, broadcastable to `(..., T_q, T_k)`; keys where it is
-            0/False get a score of -1e9 (computed in float32) before softmax.
+            0/False get -1e9 added to their score (in float32) before softmax.
         dropout: optional callable applied to the attention weights, e.g. a
             `keras.layers.Dropout`; called with `training=training`.
         training: forwarded to `dropout`.
@@ -52,9 +52,11 @@ def scaled_dot_product_attention(
     """
     d_k = ops.shape(query)[-1]
     scores = ops.matmul(query, ops.swapaxes(key, -1, -2))
-    scores = ops.cast(scores, "float32") / ops.sqrt(ops.cast(d_k, "float32"))
+    scores = ops.cast(scores, "float32") * (1.0 / ops.sqrt(ops.cast(d_k, "float32")))
     if mask is not None:
-        scores = ops.where(ops.cast(mask, "bool"), scores, MASK_VALUE)
+        # Added rather than selected: the gradient of an addition needs no pass
+        # over the scores (softmax gives masked keys exactly 0 either way).
+        scores = scores + ops.where(ops.cast(mask, "bool"), 0.0, MASK_VALUE)
     weights = ops.cast(ops.softmax(scores, axis=-1), query.dtype)
     if dropout is not None:
         weights = dropout(weights, training=training)
