@@ -15,6 +15,10 @@ from tf_transformer.layers.masks import (
 )
 from tf_transformer.layers.packing import TokenPacking
 
+# Packed token counts are rounded up to a multiple of this (see `TokenPacking`):
+# a few shapes for the kernel caches, at most 63 extra rows per batch.
+PACKING_MULTIPLE = 64
+
 
 @dataclasses.dataclass(frozen=True)
 class TransformerConfig:
@@ -77,10 +81,12 @@ class Transformer(keras.Model):
     Attributes:
         remove_padding: bool, default False. When True, `call` runs the
             position-wise layers (projections, feed-forward, norms, dropout)
-            on the real tokens only (see `layers/packing.py`): about half the
-            work on Multi30k batches; logits at padding are then 0. It needs
-            dynamic shapes (TensorFlow graph mode, not XLA); `tf-transformer
-            train` sets it from `training.remove_padding`.
+            on the real tokens only, their count rounded up to a multiple of
+            `PACKING_MULTIPLE` (see `layers/packing.py`): about half the work
+            on batches of 128 Multi30k pairs; logits at padding are then
+            arbitrary (the loss ignores them). It needs dynamic shapes
+            (TensorFlow graph mode, not XLA); `tf-transformer train` sets it
+            from `training.remove_padding`.
 
     Example:
     >>> model = Transformer.from_preset("tiny", src_vocab_size=100, tgt_vocab_size=90)
@@ -164,7 +170,7 @@ class Transformer(keras.Model):
                 `memory_packing`.
             source_ids: int `(B, S)`, for the source padding mask.
             packing: optional `TokenPacking` of `target_input_ids`: the
-                decoder skips the padding; the logits there are 0.
+                decoder skips (most of) the padding; logits there are arbitrary.
 
         Returns:
             `(logits (B, T, V) float32, self-attention weights: list of L
@@ -189,8 +195,8 @@ class Transformer(keras.Model):
         source_ids, target_input_ids = inputs
         source_packing = target_packing = None
         if self.remove_padding:
-            source_packing = TokenPacking(padding_mask(source_ids))
-            target_packing = TokenPacking(padding_mask(target_input_ids))
+            source_packing = TokenPacking(padding_mask(source_ids), PACKING_MULTIPLE)
+            target_packing = TokenPacking(padding_mask(target_input_ids), PACKING_MULTIPLE)
         memory, _ = self.encode(source_ids, training, source_packing)
         logits, _, _ = self.decode(
             target_input_ids, memory, source_ids, training, target_packing,

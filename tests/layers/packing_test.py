@@ -55,3 +55,11 @@ def test_gradients_of_pack_and_unpack_move_the_rows_back():
     np.testing.assert_array_equal(grad_x, expected)
     np.testing.assert_array_equal(tape.gradient(unpacked_loss, rows).numpy(),
                                   upstream_padded[MASK])
+
+
+def test_rounding_up_adds_the_first_padding_positions():
+    packing = TokenPacking(MASK, multiple_of=4)  # 7 real tokens -> 8 rows
+    x = np.arange(12, dtype="float32").reshape(3, 4, 1)
+    packed = np.asarray(packing.pack(x))[:, 0]
+    np.testing.assert_array_equal(packed, [0, 1, 2, 4, 8, 9, 10, 11])  # + position (0, 2)
+    assert np.asarray(TokenPacking(MASK, multiple_of=16).pack(x)).shape == (12, 1)  # all

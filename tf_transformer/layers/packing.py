@@ -26,6 +26,12 @@ class TokenPacking:
     Args:
         token_mask: bool `(B, T)`, True for real tokens (see
             `masks.padding_mask`); at least one must be True.
+        multiple_of: int; the first padding positions join the packed tokens
+            until N is a multiple of it (or there is no padding left). Kernel
+            libraries (oneDNN) prepare each matrix shape once and cache it; an
+            N that changes with every batch would prepare new ones at every
+            step. Padding rows are computed like real ones and, as in the
+            padded model, hidden by the masks and ignored by the loss.
 
     Example:
     >>> packing = TokenPacking(np.array([[True, True, False], [True, False, False]]))
@@ -36,10 +42,15 @@ class TokenPacking:
     (2, 3, 4)
     """
 
-    def __init__(self, token_mask):
+    def __init__(self, token_mask, multiple_of=1):
         shape = ops.shape(token_mask)
         self.batch_size, self.length = shape[0], shape[1]
         flat_mask = ops.reshape(token_mask, (-1,))
+        if multiple_of > 1:
+            padding = ops.logical_not(flat_mask)
+            missing = -ops.sum(ops.cast(flat_mask, "int32")) % multiple_of
+            rank = ops.cumsum(ops.cast(padding, "int32"))  # 1, 2, ... over the padding
+            flat_mask = ops.logical_or(flat_mask, ops.logical_and(padding, rank <= missing))
         self.indices = ops.nonzero(flat_mask)[0]  # (N,): flat position of each token
         # (B·T,): each position's row in the packed tokens, -1 at the padding.
         self.rows = ops.where(flat_mask, ops.cumsum(ops.cast(flat_mask, "int32")) - 1, -1)
