@@ -7,6 +7,8 @@ from tf_transformer.layers.attention import (
 )
 from tf_transformer.layers.blocks import DecoderLayer, EncoderLayer, FeedForward
 from tf_transformer.layers.masks import attention_mask, causal_mask, padding_mask
+from tf_transformer.layers.normalization import LayerNormalization
+from tf_transformer.layers.packing import TokenPacking
 from tf_transformer.layers.position import PositionalEmbedding, sinusoidal_table
 from tf_transformer.layers.stacks import Decoder, Encoder
 
@@ -16,9 +18,11 @@ __all__ = [
     "Encoder",
     "EncoderLayer",
     "FeedForward",
+    "LayerNormalization",
     "MultiHeadAttention",
     "PositionalEmbedding",
     "ScaledDotProductAttention",
+    "TokenPacking",
     "attention_mask",
     "causal_mask",
     "padding_mask",
