@@ -4,6 +4,7 @@ import keras
 import numpy as np
 import pytest
 
+import tf_transformer.model
 from tf_transformer import PRESETS, Transformer, TransformerConfig
 from tf_transformer.layers import Decoder, Encoder
 
@@ -178,8 +179,12 @@ def test_bad_presets_and_configs_raise_clear_errors():
         model.init_cache(memory, np.ones((1, 3), "int32"), max_length=100)
 
 
+# Multiple 1 packs the real tokens alone; 64 (the default) here packs every
+# position of these small batches, padding included.
+@pytest.mark.parametrize("multiple", [1, 64])
 @pytest.mark.parametrize("overrides", [{}, dict(norm_first=True, tie_embeddings=True)])
-def test_remove_padding_changes_no_logits(overrides):
+def test_remove_padding_changes_no_logits(overrides, multiple, monkeypatch):
+    monkeypatch.setattr(tf_transformer.model, "PACKING_MULTIPLE", multiple)
     model = tiny(**overrides)
     src, tgt = batch(7)
     reference = logits(model, src, tgt)
@@ -190,8 +195,11 @@ def test_remove_padding_changes_no_logits(overrides):
 
 
 @pytest.mark.skipif(keras.backend.backend() != "tensorflow", reason="tf.GradientTape")
-def test_remove_padding_changes_no_gradients():
+@pytest.mark.parametrize("multiple", [1, 4])
+def test_remove_padding_changes_no_gradients(multiple, monkeypatch):
     import tensorflow as tf
+
+    monkeypatch.setattr(tf_transformer.model, "PACKING_MULTIPLE", multiple)
 
     model = tiny(dropout=0.0)
     src, tgt = batch(8)
