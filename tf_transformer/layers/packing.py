@@ -4,8 +4,8 @@ Batches padded to their longest sentence are about half padding on Multi30k
 (128 pairs: ~3,500 target positions for ~1,800 tokens). Everything in a
 Transformer layer except attention is position-wise (projections,
 feed-forward, layer norms, dropout, residuals), so it can run on the `(N, D)`
-real tokens alone; attention unpacks its queries, keys and values to
-`(B, T, ...)` with zeros at the padding, which its masks already hide.
+real tokens alone; attention gathers its queries, keys and values into the
+`(B, H, T, Dh)` head layout, where its masks already hide the padding.
 
 Packing needs a data-dependent N: TensorFlow graph or eager mode, or eager
 JAX; not XLA (`jit_compile`), which needs static shapes.
