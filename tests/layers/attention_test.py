@@ -49,6 +49,18 @@ def test_sdpa_matches_numpy(with_mask):
         assert np.asarray(weights)[masked].max() < 1e-6
 
 
+def test_sdpa_scale_argument():
+    # scale=1.0 on pre-scaled queries (what MultiHeadAttention passes) is the default.
+    rng = np.random.default_rng(4)
+    q, k, v = (rng.normal(size=(2, 3, 5, 8)).astype("float32") for _ in range(3))
+    ref_out, ref_weights = numpy_attention(q, k, v)
+    out, weights = scaled_dot_product_attention(q / np.sqrt(8), k, v, scale=1.0)
+    np.testing.assert_allclose(np.asarray(weights), ref_weights, atol=1e-6)
+    np.testing.assert_allclose(np.asarray(out), ref_out, atol=1e-6)
+    _, doubled = scaled_dot_product_attention(q, k, v, scale=2 / np.sqrt(8))
+    np.testing.assert_allclose(np.asarray(doubled), numpy_attention(2 * q, k, v)[1], atol=1e-6)
+
+
 @pytest.mark.parametrize("dtype", ["float16", "bfloat16"])
 def test_sdpa_low_precision_has_no_nan(dtype):
     rng = np.random.default_rng(1)

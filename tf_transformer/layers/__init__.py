@@ -6,6 +6,7 @@ from tf_transformer.layers.attention import (
     scaled_dot_product_attention,
 )
 from tf_transformer.layers.blocks import DecoderLayer, EncoderLayer, FeedForward
+from tf_transformer.layers.dropout import Dropout
 from tf_transformer.layers.masks import attention_mask, causal_mask, padding_mask
 from tf_transformer.layers.normalization import LayerNormalization
 from tf_transformer.layers.packing import TokenPacking
@@ -15,6 +16,7 @@ from tf_transformer.layers.stacks import Decoder, Encoder
 __all__ = [
     "Decoder",
     "DecoderLayer",
+    "Dropout",
     "Encoder",
     "EncoderLayer",
     "FeedForward",

@@ -7,6 +7,8 @@ Dh = D / H per-head width.
 import keras
 from keras import ops
 
+from tf_transformer.layers.dropout import Dropout
+
 # Scores are masked and soft-maxed in float32 whatever the compute dtype: a
 # float32 -1e9 neither overflows (as it would in float16) nor produces NaN for a
 # fully masked row (as -inf would), and bfloat16 softmax loses too much precision.
@@ -25,7 +27,7 @@ def check_dimensions(d_model, num_heads, dropout=0.0):
 
 
 def scaled_dot_product_attention(
-    query, key, value, mask=None, dropout=None, training=None
+    query, key, value, mask=None, dropout=None, training=None, scale=None
 ):
     """softmax(q·kᵀ/√d_k)·v, as in "Attention Is All You Need", eq. 1.
 
@@ -38,6 +40,9 @@ def scaled_dot_product_attention(
         dropout: optional callable applied to the attention weights, e.g. a
             `keras.layers.Dropout`; called with `training=training`.
         training: forwarded to `dropout`.
+        scale: float multiplying the scores; defaults to `1 / √d_k`. Pass 1.0
+            for queries already scaled (`MultiHeadAttention` folds the scale
+            into its query projection).
 
     Returns:
         `(output, attention_weights)`: output `(..., T_q, d_v)` and weights
@@ -50,9 +55,12 @@ def scaled_dot_product_attention(
     >>> out.shape, weights.shape
     ((2, 5, 16), (2, 5, 5))
     """
-    d_k = ops.shape(query)[-1]
-    scores = ops.matmul(query, ops.swapaxes(key, -1, -2))
-    scores = ops.cast(scores, "float32") * (1.0 / ops.sqrt(ops.cast(d_k, "float32")))
+    # An einsum rather than matmul(q, kᵀ): its gradient needs no transposes.
+    scores = ops.cast(ops.einsum("...qd,...kd->...qk", query, key), "float32")
+    if scale is None:
+        scores = scores / ops.sqrt(ops.cast(ops.shape(query)[-1], "float32"))
+    elif scale != 1.0:
+        scores = scores * scale
     if mask is not None:
         # Added rather than selected: the gradient of an addition needs no pass
         # over the scores (softmax gives masked keys exactly 0 either way).
@@ -72,7 +80,8 @@ class ScaledDotProductAttention(keras.layers.Layer):
 
     Call arguments:
         query `(..., T_q, d_k)`, key `(..., T_k, d_k)`, value `(..., T_k, d_v)`,
-        attention_mask broadcastable to `(..., T_q, T_k)`, training.
+        attention_mask broadcastable to `(..., T_q, T_k)`, training, scale
+        (see `scaled_dot_product_attention`).
 
     Returns:
         `(output (..., T_q, d_v), attention_weights (..., T_q, T_k))`.
@@ -83,14 +92,14 @@ class ScaledDotProductAttention(keras.layers.Layer):
         if not 0.0 <= dropout < 1.0:
             raise ValueError(f"dropout must be in [0, 1), got dropout={dropout}.")
         self.dropout = dropout
-        self.weights_dropout = keras.layers.Dropout(
+        self.weights_dropout = Dropout(
             dropout, dtype=self.dtype_policy, name="attention_dropout"
         )
 
-    def call(self, query, key, value, attention_mask=None, training=None):
+    def call(self, query, key, value, attention_mask=None, training=None, scale=None):
         # Not named `mask`: Keras reserves that argument for implicit masking.
         return scaled_dot_product_attention(
-            query, key, value, attention_mask, self.weights_dropout, training
+            query, key, value, attention_mask, self.weights_dropout, training, scale
         )
 
     def get_config(self):
@@ -211,20 +220,50 @@ class MultiHeadAttention(keras.layers.Layer):
         )
         self.built = True
 
-    def _split_heads(self, x, packing=None):
+    def _project_heads(self, x, layers, packing=None):
+        """Projects `x` by each of `layers` and splits each result into heads.
+
+        Several projections of the same input run as one matrix product with
+        their kernels side by side (fewer, larger products; one gradient
+        product for `x`); the variables stay per layer.
+
+        Args:
+            x: `(B, T, D)`, or `(N, D)` packed tokens of `packing`.
+            layers: sequence of P `Dense` layers among query/key/value.
+
+        Returns:
+            list of P tensors `(B, H, T, Dh)`.
+        """
+        def scaled(layer, weight):
+            # Queries carry the 1/√Dh of the scores: a multiply of D·D weights
+            # rather than of every (B, H, T_q, T_k) score.
+            weight = ops.cast(weight, x.dtype)
+            if layer is self.query_dense:
+                weight = weight * ops.cast(self.head_dim**-0.5, x.dtype)
+            return weight
+
+        def side_by_side(name):
+            weights = [scaled(layer, getattr(layer, name)) for layer in layers]
+            return ops.concatenate(weights, axis=-1) if len(weights) > 1 else weights[0]
+
+        y = ops.matmul(x, side_by_side("kernel"))
+        if self.use_bias:
+            y = ops.add(y, side_by_side("bias"))
+        heads = self.num_heads * len(layers)
         if packing is not None:
-            return packing.unpack_heads(x, self.num_heads)
-        batch, length = ops.shape(x)[0], ops.shape(x)[1]
-        x = ops.reshape(x, (batch, length, self.num_heads, self.head_dim))
-        return ops.transpose(x, (0, 2, 1, 3))  # (B, H, T, Dh)
+            y = packing.unpack_heads(y, heads)
+        else:
+            batch, length = ops.shape(y)[0], ops.shape(y)[1]
+            y = ops.reshape(y, (batch, length, heads, self.head_dim))
+            y = ops.transpose(y, (0, 2, 1, 3))  # (B, P·H, T, Dh)
+        return ops.split(y, len(layers), axis=1) if len(layers) > 1 else [y]
 
     def project_key_value(self, x, packing=None):
         """`(B, T, D)` -> `(keys, values)`, each `(B, H, T, Dh)`: the cache format.
 
         With a `packing`, `x` is its `(N, D)` packed tokens.
         """
-        keys, values = self.key_dense(x), self.value_dense(x)
-        return self._split_heads(keys, packing), self._split_heads(values, packing)
+        return tuple(self._project_heads(x, (self.key_dense, self.value_dense), packing))
 
     def call(
         self,
@@ -248,26 +287,27 @@ class MultiHeadAttention(keras.layers.Layer):
                     "without one, fold the beams into the batch instead."
                 )
             query = ops.reshape(query, (-1, beam_size * length, self.d_model))
-        if cache is None:
-            keys, values = (
-                self.project_key_value(query, packing) if key_value is None
-                else self.project_key_value(key_value, key_packing)
-            )
-        elif cache_index is None:
-            keys, values = cache
-        else:
-            if query.shape[1] not in (beam_size, None):
+        if cache is not None and cache_index is None:
+            keys, values = cache  # cross-attention keys/values, projected once
+            (queries,) = self._project_heads(query, (self.query_dense,))
+        elif key_value is None or cache is not None:  # self-attention
+            if cache is not None and query.shape[1] not in (beam_size, None):
                 raise ValueError(
                     "A cache with cache_index is written one position per call "
                     "(incremental decoding); got a query of length "
                     f"{query.shape[1] // beam_size}."
                 )
-            keys, values = _write_cache(cache, self.project_key_value(query), cache_index)
-
-        queries = self._split_heads(self.query_dense(query), packing)
+            queries, keys, values = self._project_heads(
+                query, (self.query_dense, self.key_dense, self.value_dense), packing
+            )
+            if cache is not None:
+                keys, values = _write_cache(cache, (keys, values), cache_index)
+        else:
+            (queries,) = self._project_heads(query, (self.query_dense,), packing)
+            keys, values = self.project_key_value(key_value, key_packing)
         mask = None if attention_mask is None else attention_mask[:, None]
         heads, weights = self.attention(
-            queries, keys, values, attention_mask=mask, training=training
+            queries, keys, values, attention_mask=mask, training=training, scale=1.0
         )
         if packing is not None:
             heads = packing.pack_heads(heads)

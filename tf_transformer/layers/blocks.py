@@ -12,6 +12,7 @@ stably for deep stacks and needs a final norm after the stack (see `stacks.py`).
 import keras
 
 from tf_transformer.layers.attention import MultiHeadAttention, check_dimensions
+from tf_transformer.layers.dropout import Dropout
 from tf_transformer.layers.normalization import LayerNormalization
 
 
@@ -56,7 +57,7 @@ class FeedForward(keras.layers.Layer):
             name="hidden",
         )
         self.hidden.build(x_shape)
-        self.hidden_dropout = keras.layers.Dropout(
+        self.hidden_dropout = Dropout(
             self.dropout, dtype=self.dtype_policy, name="hidden_dropout"
         )
         self.projection = keras.layers.Dense(
@@ -116,7 +117,7 @@ class _Block(keras.layers.Layer):
         """A layer norm and a residual dropout for one sublayer."""
         norm = _layer_norm(self, self.layer_norm_epsilon, f"{name}_layer_norm")
         norm.build((None, None, self.d_model))
-        dropout = keras.layers.Dropout(
+        dropout = Dropout(
             self.dropout, dtype=self.dtype_policy, name=f"{name}_dropout"
         )
         return norm, dropout

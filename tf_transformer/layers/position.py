@@ -6,6 +6,8 @@ import keras
 import numpy as np
 from keras import ops
 
+from tf_transformer.layers.dropout import Dropout
+
 
 def sinusoidal_table(length, d_model):
     """Fixed positional encodings, interleaved as in the PyTorch walkthrough.
@@ -87,7 +89,7 @@ class PositionalEmbedding(keras.layers.Layer):
             name="token_embedding",
         )
         self.token_embedding.build(token_ids_shape)
-        self.dropout_layer = keras.layers.Dropout(
+        self.dropout_layer = Dropout(
             self.dropout, dtype=self.dtype_policy, name="embedding_dropout"
         )
         self.built = True
