@@ -208,10 +208,14 @@ def test_remove_padding_changes_no_gradients(multiple, monkeypatch):
 
     def gradients(remove_padding):
         model.remove_padding = remove_padding
+        targets, weights = labels, real
+        if remove_padding:  # training logits are those of the packed tokens
+            packing = model.target_packing(tgt)
+            targets, weights = packing.select(labels), packing.select(real)
         with tf.GradientTape() as tape:
             losses = keras.losses.sparse_categorical_crossentropy(
-                labels, model((src, tgt), training=True), from_logits=True)
-            loss = tf.reduce_sum(losses * real)
+                targets, model((src, tgt), training=True), from_logits=True)
+            loss = tf.reduce_sum(losses * weights)
         return [tf.convert_to_tensor(g)  # embeddings: IndexedSlices
                 for g in tape.gradient(loss, model.trainable_variables)]
 

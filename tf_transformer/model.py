@@ -76,15 +76,19 @@ class Transformer(keras.Model):
         training: bool.
 
     Returns:
-        float32 logits `(B, T, V)` (float32 also under mixed precision).
+        float32 logits `(B, T, V)` (float32 also under mixed precision), or
+        `(N, V)` in training with `remove_padding` (below).
 
     Attributes:
         remove_padding: bool, default False. When True, `call` runs the
             position-wise layers (projections, feed-forward, norms, dropout)
             on the real tokens only, their count rounded up to a multiple of
             `PACKING_MULTIPLE` (see `layers/packing.py`): about half the work
-            on batches of 128 Multi30k pairs; logits at padding are then
-            arbitrary (the loss ignores them). It needs dynamic shapes
+            on batches of 128 Multi30k pairs. With `training=True` it then
+            returns the logits of those N packed tokens, `(N, V)` (rows of
+            `target_packing(target_input_ids)`), and `compute_loss` /
+            `compute_metrics` pack the labels alike; otherwise `(B, T, V)`
+            with arbitrary logits at padding. It needs dynamic shapes
             (TensorFlow graph mode, not XLA); `tf-transformer train` sets it
             from `training.remove_padding`.
 
@@ -170,7 +174,8 @@ class Transformer(keras.Model):
                 `memory_packing`.
             source_ids: int `(B, S)`, for the source padding mask.
             packing: optional `TokenPacking` of `target_input_ids`: the
-                decoder skips (most of) the padding; logits there are arbitrary.
+                decoder skips (most of) the padding and returns the logits of
+                the packed tokens, `(N, V)`.
 
         Returns:
             `(logits (B, T, V) float32, self-attention weights: list of L
@@ -186,23 +191,43 @@ class Transformer(keras.Model):
             target_input_ids, memory, self_mask, cross_mask, packing=packing,
             memory_packing=memory_packing, training=training,
         )
-        logits = self._logits(hidden)
-        if packing is not None:
-            logits = packing.unpack(logits)
-        return logits, self_weights, cross_weights
+        return self._logits(hidden), self_weights, cross_weights
 
     def call(self, inputs, training=None):
         source_ids, target_input_ids = inputs
-        source_packing = target_packing = None
-        if self.remove_padding:
-            source_packing = TokenPacking(padding_mask(source_ids), PACKING_MULTIPLE)
-            target_packing = TokenPacking(padding_mask(target_input_ids), PACKING_MULTIPLE)
+        if not self.remove_padding:
+            memory, _ = self.encode(source_ids, training)
+            return self.decode(target_input_ids, memory, source_ids, training)[0]
+        source_packing = TokenPacking(padding_mask(source_ids), PACKING_MULTIPLE)
+        target_packing = self.target_packing(target_input_ids)
         memory, _ = self.encode(source_ids, training, source_packing)
         logits, _, _ = self.decode(
             target_input_ids, memory, source_ids, training, target_packing,
             source_packing,
         )
-        return logits
+        # Training keeps the logits packed: the loss and metrics then read N
+        # rows of V logits rather than B·T (see `compute_loss`).
+        return logits if training else target_packing.unpack(logits)
+
+    @staticmethod
+    def target_packing(target_input_ids):
+        """The `TokenPacking` of `remove_padding` for target ids `(B, T)`."""
+        return TokenPacking(padding_mask(target_input_ids), PACKING_MULTIPLE)
+
+    def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
+        return super().compute_loss(
+            x, self._labels_like(x, y, y_pred), y_pred, sample_weight, training=training
+        )
+
+    def compute_metrics(self, x, y, y_pred, sample_weight=None):
+        return super().compute_metrics(x, self._labels_like(x, y, y_pred), y_pred, sample_weight)
+
+    def _labels_like(self, x, y, y_pred):
+        """Labels `(B, T)`, packed `(N,)` like the target tokens when `y_pred`
+        holds packed logits `(N, V)` (`remove_padding`, training)."""
+        if y is None or len(y_pred.shape) != 2:
+            return y
+        return self.target_packing(x[1]).select(y)
 
     def init_cache(self, memory, source_ids, max_length, beam_size=1):
         """The decoding state for `decode_step`, all of fixed shape.

@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+import tf_transformer.model
 from tests.data.fixtures import FIXTURE_VOCAB_SIZE, PAIRS
 from tf_transformer.data.pipeline import make_dataset
 from tf_transformer.data.tokenizer import build_tokenizer
@@ -47,6 +48,32 @@ def test_compile_model_removes_padding_unless_xla():
         assert model.remove_padding is expected
 
 
+def test_packed_training_logits_give_the_same_loss_and_metrics(monkeypatch):
+    # With remove_padding, training logits are those of the packed tokens, and
+    # the model packs the labels the same way for its loss and metrics.
+    monkeypatch.setattr(tf_transformer.model, "PACKING_MULTIPLE", 1)  # real tokens only
+    model = build_model(ModelConfig(preset="tiny", dropout=0.0), 50, 40)
+    compile_model(model, from_dict({"training": {"label_smoothing": 0.1}}))
+    rng = np.random.default_rng(0)
+    lengths = rng.integers(1, 9, size=6)
+    target = np.where(np.arange(9) < lengths[:, None], rng.integers(4, 40, (6, 9)), 0)
+    target[np.arange(6), lengths - 1] = 3  # EOS
+    inputs = (rng.integers(4, 50, (6, 7)).astype("int32"),
+              np.concatenate([np.full((6, 1), 2), target[:, :-1]], 1).astype("int32"))
+    results = []
+    for remove in (False, True):
+        model.remove_padding = remove
+        logits = model(inputs, training=True)
+        assert logits.shape.rank == (2 if remove else 3)
+        for metric in model.metrics:
+            metric.reset_state()
+        loss = float(model.compute_loss(inputs, target, logits))
+        metrics = model.compute_metrics(inputs, target, logits)
+        results.append([loss, float(metrics["accuracy"]), float(metrics["perplexity"])])
+    np.testing.assert_allclose(results[1], results[0], rtol=1e-5)
+    assert results[0][2] > 1
+
+
 @pytest.mark.parametrize("remove_padding", [False, True])
 def test_bfloat16_step_gives_finite_loss_and_gradients(remove_padding):
     keras.mixed_precision.set_global_policy("mixed_bfloat16")
@@ -56,9 +83,10 @@ def test_bfloat16_step_gives_finite_loss_and_gradients(remove_padding):
         source = np.array([[5, 6, 7, 3], [8, 9, 3, 0]], np.int32)
         target_in = np.array([[2, 5, 6], [2, 7, 0]], np.int32)
         target_out = np.array([[5, 6, 3], [7, 3, 0]], np.int32)
+        model.compile(loss=MaskedCrossEntropy(label_smoothing=0.1))
         with tf.GradientTape() as tape:
-            logits = model((source, target_in), training=True)
-            loss = MaskedCrossEntropy(label_smoothing=0.1)(target_out, logits)
+            logits = model((source, target_in), training=True)  # packed with remove_padding
+            loss = model.compute_loss((source, target_in), target_out, logits)
         grads = tape.gradient(loss, model.trainable_variables)
     finally:
         keras.mixed_precision.set_global_policy("float32")

@@ -64,6 +64,10 @@ class TokenPacking:
         """`(N, D)` -> `(B, T, D)`, zeros at the padding."""
         return ops.squeeze(self.unpack_heads(x, 1, zero_padding=True), 1)
 
+    def select(self, x):
+        """`(B, T, ...)` -> `(N, ...)` for tensors that need no gradient (labels)."""
+        return ops.take(ops.reshape(x, (-1, *ops.shape(x)[2:])), self.indices, axis=0)
+
     def pack_heads(self, x):
         """`(B, H, T, Dh)` -> `(N, H · Dh)`: the real tokens, heads merged."""
         heads, head_dim = ops.shape(x)[1], ops.shape(x)[3]

@@ -2,7 +2,8 @@
 
 Notation: B batch, T target length, V target vocabulary. Labels are int ids with
 `PAD_ID` (0) marking padding; logits are `(B, T, V)` and always handled in
-float32, also under mixed precision.
+float32, also under mixed precision. Packed tokens (`Transformer.remove_padding`)
+come as labels `(N,)` and logits `(N, V)`; everything here takes either.
 """
 
 import keras
@@ -20,16 +21,17 @@ def token_cross_entropy(labels, logits, label_smoothing=0.0):
     the loss is `logsumexp(z) - (1 - ε) z_gold - ε mean(z)`.
 
     Args:
-        labels: int `(B, T)`, gold ids.
-        logits: `(B, T, V)`, cast to float32.
+        labels: int `(B, T)` (or `(N,)`), gold ids.
+        logits: `(B, T, V)` (or `(N, V)`), cast to float32.
         label_smoothing: float ε in [0, 1).
 
     Returns:
-        float32 `(B, T)`, the loss of every position (padding included; see
+        float32, shaped like `labels`: the loss of every position (padding included; see
         `masked_sums`).
     """
+    labels = tf.cast(labels, tf.int32)
     return _token_cross_entropy(
-        tf.cast(labels, tf.int32), tf.cast(logits, tf.float32), float(label_smoothing)
+        labels, tf.cast(logits, tf.float32), float(label_smoothing), labels.shape.rank
     )
 
 
@@ -38,9 +40,9 @@ def token_cross_entropy(labels, logits, label_smoothing=0.0):
 # vs 97 ms for 128 x 28 x 6000 logits). It compiles once per batch shape; the
 # rest of the train step stays on oneDNN kernels unless `jit_compile` is set.
 @tf.function(jit_compile=True, reduce_retracing=True)
-def _token_cross_entropy(labels, logits, label_smoothing):
+def _token_cross_entropy(labels, logits, label_smoothing, rank):
     loss = tf.reduce_logsumexp(logits, axis=-1) - (1.0 - label_smoothing) * tf.gather(
-        logits, labels[..., None], batch_dims=2)[..., 0]
+        logits, labels[..., None], batch_dims=rank)[..., 0]
     if label_smoothing:
         loss -= label_smoothing * tf.reduce_mean(logits, axis=-1)
     return loss
@@ -79,8 +81,8 @@ class MaskedCrossEntropy(keras.losses.Loss):
         name: loss name.
 
     Call arguments:
-        y_true: int `(B, T)` target ids, 0 = pad.
-        y_pred: `(B, T, V)` logits.
+        y_true: int `(B, T)` target ids, 0 = pad (or `(N,)` packed).
+        y_pred: `(B, T, V)` logits (or `(N, V)` packed).
 
     Returns:
         float32 scalar.

@@ -50,13 +50,15 @@ class MaskedAccuracy(_TokenAverage):
     (A tie with another id counts as correct: comparing with the row maximum
     takes less than half the time of an arg-max on a 2-core CPU.)
 
-    Call arguments: y_true int `(B, T)` (0 = pad), y_pred logits `(B, T, V)`.
+    Call arguments: y_true int `(B, T)` (0 = pad), y_pred logits `(B, T, V)`;
+    or packed, `(N,)` and `(N, V)`.
     """
 
     default_name = "accuracy"
 
     def token_values(self, y_true, y_pred):
-        gold = tf.gather(y_pred, tf.cast(y_true, tf.int32)[..., None], batch_dims=2)
+        labels = tf.cast(y_true, tf.int32)
+        gold = tf.gather(y_pred, labels[..., None], batch_dims=labels.shape.rank)
         return tf.cast(gold[..., 0] >= tf.reduce_max(y_pred, axis=-1), tf.float32)
 
 
@@ -64,7 +66,8 @@ class MaskedAccuracy(_TokenAverage):
 class Perplexity(_TokenAverage):
     """exp of the mean cross-entropy (no label smoothing) per non-pad token.
 
-    Call arguments: y_true int `(B, T)` (0 = pad), y_pred logits `(B, T, V)`.
+    Call arguments: y_true int `(B, T)` (0 = pad), y_pred logits `(B, T, V)`;
+    or packed, `(N,)` and `(N, V)`.
     """
 
     default_name = "perplexity"
