@@ -35,6 +35,43 @@ def test_heads_move_straight_between_packed_tokens_and_the_head_layout(zero_padd
     np.testing.assert_allclose(np.asarray(packing.pack_heads(split)), rows, rtol=1e-6)
 
 
+@pytest.mark.parametrize("zero_padding", [False, True])
+def test_parts_side_by_side_unpack_to_separate_head_layouts(zero_padding):
+    # (N, P·H·Dh) with P projections side by side -> P tensors (B, H, T, Dh),
+    # each equal to unpacking its own columns alone.
+    heads, head_dim, parts = 2, 3, 3
+    rows = np.random.default_rng(3).normal(size=(int(MASK.sum()), parts * heads * head_dim))
+    rows = rows.astype("float32")
+    packing = TokenPacking(MASK)
+    unpacked = packing.unpack_heads(rows, heads, zero_padding, parts=parts)
+    assert len(unpacked) == parts
+    width = heads * head_dim
+    for part, tensor in enumerate(unpacked):
+        alone = packing.unpack_heads(rows[:, part * width:(part + 1) * width], heads, zero_padding)
+        np.testing.assert_array_equal(np.asarray(tensor), np.asarray(alone))
+    stacked = np.stack([np.asarray(t) for t in unpacked])
+    np.testing.assert_array_equal(np.asarray(packing.pack_heads(stacked, parts)), rows)
+
+
+@pytest.mark.skipif(keras.backend.backend() != "tensorflow", reason="tf.GradientTape")
+def test_gradient_of_unpacking_parts_packs_each_part_back():
+    import tensorflow as tf
+
+    heads, head_dim, parts = 2, 3, 3
+    rng = np.random.default_rng(4)
+    rows = tf.constant(rng.normal(size=(int(MASK.sum()), parts * heads * head_dim)), tf.float32)
+    upstreams = [rng.normal(size=(3, heads, 4, head_dim)).astype("float32") for _ in range(parts)]
+    packing = TokenPacking(MASK)
+    with tf.GradientTape() as tape:
+        tape.watch(rows)
+        outputs = packing.unpack_heads(rows, heads, parts=parts)
+        loss = sum(tf.reduce_sum(o * u) for o, u in zip(outputs, upstreams))
+    # Each part's gradient: its upstream at the real tokens, heads merged.
+    expected = np.concatenate(
+        [u.transpose(0, 2, 1, 3)[MASK].reshape(-1, heads * head_dim) for u in upstreams], axis=1)
+    np.testing.assert_allclose(tape.gradient(loss, rows).numpy(), expected, rtol=1e-6)
+
+
 @pytest.mark.skipif(keras.backend.backend() != "tensorflow", reason="tf.GradientTape")
 def test_gradients_of_pack_and_unpack_move_the_rows_back():
     import tensorflow as tf

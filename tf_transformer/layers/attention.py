@@ -249,14 +249,14 @@ class MultiHeadAttention(keras.layers.Layer):
         y = ops.matmul(x, side_by_side("kernel"))
         if self.use_bias:
             y = ops.add(y, side_by_side("bias"))
-        heads = self.num_heads * len(layers)
+        parts = len(layers)
         if packing is not None:
-            y = packing.unpack_heads(y, heads)
-        else:
-            batch, length = ops.shape(y)[0], ops.shape(y)[1]
-            y = ops.reshape(y, (batch, length, heads, self.head_dim))
-            y = ops.transpose(y, (0, 2, 1, 3))  # (B, P·H, T, Dh)
-        return ops.split(y, len(layers), axis=1) if len(layers) > 1 else [y]
+            y = packing.unpack_heads(y, self.num_heads, parts=parts)
+            return list(y) if parts > 1 else [y]
+        batch, length = ops.shape(y)[0], ops.shape(y)[1]
+        y = ops.reshape(y, (batch, length, parts * self.num_heads, self.head_dim))
+        y = ops.transpose(y, (0, 2, 1, 3))  # (B, P·H, T, Dh)
+        return ops.split(y, parts, axis=1) if parts > 1 else [y]
 
     def project_key_value(self, x, packing=None):
         """`(B, T, D)` -> `(keys, values)`, each `(B, H, T, Dh)`: the cache format.

@@ -68,23 +68,34 @@ class TokenPacking:
         """`(B, T, ...)` -> `(N, ...)` for tensors that need no gradient (labels)."""
         return ops.take(ops.reshape(x, (-1, *ops.shape(x)[2:])), self.indices, axis=0)
 
-    def pack_heads(self, x):
-        """`(B, H, T, Dh)` -> `(N, H · Dh)`: the real tokens, heads merged."""
-        heads, head_dim = ops.shape(x)[1], ops.shape(x)[3]
+    def pack_heads(self, x, parts=1):
+        """`(B, H, T, Dh)` -> `(N, H · Dh)`: the real tokens, heads merged.
+
+        With `parts` P > 1, `x` is `(P, B, H, T, Dh)` and the result
+        `(N, P · H · Dh)` (the inverse of `unpack_heads` with `parts`).
+        """
+        heads, head_dim = ops.shape(x)[-3], ops.shape(x)[-1]
 
         @ops.custom_gradient
         def pack_heads(x):
             def grad(*args, upstream=None):
                 upstream = args[0] if upstream is None else upstream
-                return self.unpack_heads(upstream, heads, zero_padding=True)
+                unpacked = self.unpack_heads(upstream, heads, zero_padding=True, parts=parts)
+                return ops.stack(unpacked) if parts > 1 else unpacked
 
-            rows = ops.take(ops.reshape(x, (-1, head_dim)), self._pack_index(heads), axis=0)
-            return ops.reshape(rows, (-1, heads * head_dim)), grad
+            rows = ops.take(ops.reshape(x, (-1, head_dim)),
+                            self._pack_index(heads, parts), axis=0)
+            return ops.reshape(rows, (-1, parts * heads * head_dim)), grad
 
         return pack_heads(x)
 
-    def unpack_heads(self, x, num_heads, zero_padding=False):
+    def unpack_heads(self, x, num_heads, zero_padding=False, parts=1):
         """`(N, H · Dh)` -> `(B, H, T, Dh)`, the layout attention works in.
+
+        With `parts` P > 1, `x` is `(N, P · H · Dh)`, P projections side by
+        side (queries, keys and values from one matrix product), and the
+        result a tuple of P `(B, H, T, Dh)`: views of one gather, with one
+        gather back as the gradient.
 
         Without `zero_padding` the padding holds copies of a real token's
         rows: finite and cheaper. That suits attention's queries, keys and
@@ -92,41 +103,49 @@ class TokenPacking:
         so their rows get exactly zero gradient, which is what this function's
         gradient (`pack_heads`) assumes.
         """
-        head_dim = ops.shape(x)[1] // num_heads
+        head_dim = ops.shape(x)[1] // (num_heads * parts)
 
         @ops.custom_gradient
         def unpack_heads(x):
             def grad(*args, upstream=None):
-                return self.pack_heads(args[0] if upstream is None else upstream)
+                # TensorFlow passes one upstream per output, JAX one tuple.
+                upstream = (args[0] if len(args) == 1 else args) if upstream is None else upstream
+                return self.pack_heads(ops.stack(upstream) if parts > 1 else upstream, parts)
 
-            rows = ops.reshape(x, (-1, head_dim))  # (N · H, Dh)
+            rows = ops.reshape(x, (-1, head_dim))  # (N · P · H, Dh)
             if zero_padding:
                 rows = ops.concatenate([rows, ops.zeros((1, head_dim), rows.dtype)])
-            rows = ops.take(rows, self._unpack_index(num_heads, zero_padding), axis=0)
-            return ops.reshape(
-                rows, (self.batch_size, num_heads, self.length, head_dim)
-            ), grad
+            rows = ops.take(rows, self._unpack_index(num_heads, zero_padding, parts), axis=0)
+            shape = (self.batch_size, num_heads, self.length, head_dim)
+            if parts == 1:
+                return ops.reshape(rows, shape), grad
+            rows = ops.reshape(rows, (parts, *shape))
+            return tuple(rows[part] for part in range(parts)), grad
 
         return unpack_heads(x)
 
-    def _pack_index(self, heads):
-        """(N · H,): row `b·H·T + h·T + t` of `(B·H·T, Dh)` for token (b, t), head h."""
-        key = ("pack", heads)
+    def _pack_index(self, heads, parts=1):
+        """(N · P · H,): row `p·B·H·T + b·H·T + h·T + t` of `(P·B·H·T, Dh)`
+        for token (b, t), part p, head h."""
+        key = ("pack", heads, parts)
         if key not in self._gather_indices:
             batch, time = self.indices // self.length, self.indices % self.length
             first = batch * heads * self.length + time
-            index = first[:, None] + ops.arange(heads, dtype=first.dtype) * self.length
+            part = ops.arange(parts, dtype=first.dtype) * (self.batch_size * heads * self.length)
+            head = ops.arange(heads, dtype=first.dtype) * self.length
+            index = first[:, None, None] + part[None, :, None] + head[None, None, :]
             self._gather_indices[key] = ops.reshape(index, (-1,))
         return self._gather_indices[key]
 
-    def _unpack_index(self, heads, zero_padding):
-        """(B·H·T,): row `n·H + h` of `(N·H, Dh)` for (b, h, t); padding reads
-        row N·H (zeros, appended) or row h of the first token."""
-        key = ("unpack", heads, zero_padding)
+    def _unpack_index(self, heads, zero_padding, parts=1):
+        """(P·B·H·T,): row `n·P·H + p·H + h` of `(N·P·H, Dh)` for (p, b, h, t);
+        padding reads row N·P·H (zeros, appended) or row p·H + h of the first
+        token."""
+        key = ("unpack", heads, zero_padding, parts)
         if key not in self._gather_indices:
-            rows = ops.reshape(self.rows, (self.batch_size, 1, self.length))
-            head = ops.reshape(ops.arange(heads, dtype=rows.dtype), (1, -1, 1))
-            padding = ops.shape(self.indices)[0] * heads if zero_padding else head
-            index = ops.where(rows >= 0, rows * heads + head, padding)
+            rows = ops.reshape(self.rows, (1, self.batch_size, 1, self.length))
+            head = ops.reshape(ops.arange(parts * heads, dtype=rows.dtype), (parts, 1, heads, 1))
+            padding = ops.shape(self.indices)[0] * parts * heads if zero_padding else head
+            index = ops.where(rows >= 0, rows * (parts * heads) + head, padding)
             self._gather_indices[key] = ops.reshape(index, (-1,))
         return self._gather_indices[key]
