@@ -64,3 +64,12 @@ def test_gradient_is_the_mask():
     mask = y / x  # 0 or the scale
     np.testing.assert_allclose(tape.gradient(loss, x).numpy(), (upstream * mask).numpy(),
                                rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.skipif(keras.backend.backend() != "tensorflow", reason="tf.function")
+def test_compiles_with_xla():
+    import tensorflow as tf
+
+    layer = Dropout(0.5, seed=8)
+    y = tf.function(lambda x: layer(x, training=True), jit_compile=True)(tf.ones((64, 33)))
+    assert set(np.unique(y.numpy())) == {0.0, 2.0}
