@@ -210,7 +210,7 @@ def test_remove_padding_changes_no_gradients(multiple, monkeypatch):
         model.remove_padding = remove_padding
         targets, weights = labels, real
         if remove_padding:  # training logits are those of the packed tokens
-            packing = model.target_packing(tgt)
+            packing = model.token_packing(tgt)
             targets, weights = packing.select(labels), packing.select(real)
         with tf.GradientTape() as tape:
             losses = keras.losses.sparse_categorical_crossentropy(

@@ -86,7 +86,7 @@ class Transformer(keras.Model):
             `PACKING_MULTIPLE` (see `layers/packing.py`): about half the work
             on batches of 128 Multi30k pairs. With `training=True` it then
             returns the logits of those N packed tokens, `(N, V)` (rows of
-            `target_packing(target_input_ids)`), and `compute_loss` /
+            `token_packing(target_input_ids)`), and `compute_loss` /
             `compute_metrics` pack the labels alike; otherwise `(B, T, V)`
             with arbitrary logits at padding. It needs dynamic shapes
             (TensorFlow graph mode, not XLA); `tf-transformer train` sets it
@@ -198,8 +198,8 @@ class Transformer(keras.Model):
         if not self.remove_padding:
             memory, _ = self.encode(source_ids, training)
             return self.decode(target_input_ids, memory, source_ids, training)[0]
-        source_packing = TokenPacking(padding_mask(source_ids), PACKING_MULTIPLE)
-        target_packing = self.target_packing(target_input_ids)
+        source_packing = self.token_packing(source_ids)
+        target_packing = self.token_packing(target_input_ids)
         memory, _ = self.encode(source_ids, training, source_packing)
         logits, _, _ = self.decode(
             target_input_ids, memory, source_ids, training, target_packing,
@@ -210,9 +210,9 @@ class Transformer(keras.Model):
         return logits if training else target_packing.unpack(logits)
 
     @staticmethod
-    def target_packing(target_input_ids):
-        """The `TokenPacking` of `remove_padding` for target ids `(B, T)`."""
-        return TokenPacking(padding_mask(target_input_ids), PACKING_MULTIPLE)
+    def token_packing(token_ids):
+        """The `TokenPacking` that `remove_padding` uses for ids `(B, T)`."""
+        return TokenPacking(padding_mask(token_ids), PACKING_MULTIPLE)
 
     def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
         return super().compute_loss(
@@ -227,7 +227,7 @@ class Transformer(keras.Model):
         holds packed logits `(N, V)` (`remove_padding`, training)."""
         if y is None or len(y_pred.shape) != 2:
             return y
-        return self.target_packing(x[1]).select(y)
+        return self.token_packing(x[1]).select(y)
 
     def init_cache(self, memory, source_ids, max_length, beam_size=1):
         """The decoding state for `decode_step`, all of fixed shape.
