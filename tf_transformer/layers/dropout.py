@@ -17,8 +17,8 @@ _BITS = 16
 
 @keras.saving.register_keras_serializable(package="tf_transformer")
 class Dropout(keras.layers.Dropout):
-    """`keras.layers.Dropout` (same arguments, weights and config) drawing
-    16 random bits per element.
+    """`keras.layers.Dropout` (same arguments and config) drawing 16 random
+    bits per element.
 
     Each element is kept when its draw is at least `round(rate · 2¹⁶)`, and
     kept elements are scaled by `2¹⁶ / (2¹⁶ - threshold)` (≈ `1 / (1 - rate)`),
