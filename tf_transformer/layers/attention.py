@@ -220,23 +220,27 @@ class MultiHeadAttention(keras.layers.Layer):
         )
         self.built = True
 
-    def _project_heads(self, x, layers, packing=None):
+    def _project_heads(self, x, layers, packing=None, fused=True):
         """Projects `x` by each of `layers` and splits each result into heads.
 
-        Several projections of the same input run as one matrix product with
-        their kernels side by side (fewer, larger products; one gradient
-        product for `x`); the variables stay per layer.
+        `fused` (full sequences): several projections of the same input run as
+        one matrix product with their kernels side by side (fewer, larger
+        products; one gradient product for `x`), and the queries carry the
+        1/√Dh of the scores in their kernel (a multiply of D·D weights rather
+        than of every (B, H, T_q, T_k) score); the variables stay per layer.
+        Incremental decoding (one position per call) instead calls the layers
+        as they are: there the per-call concatenation and scaling of the
+        kernels cost more than they save.
 
         Args:
             x: `(B, T, D)`, or `(N, D)` packed tokens of `packing`.
             layers: sequence of P `Dense` layers among query/key/value.
+            fused: bool, see above; the caller scales the scores when False.
 
         Returns:
             list of P tensors `(B, H, T, Dh)`.
         """
         def scaled(layer, weight):
-            # Queries carry the 1/√Dh of the scores: a multiply of D·D weights
-            # rather than of every (B, H, T_q, T_k) score.
             weight = ops.cast(weight, x.dtype)
             if layer is self.query_dense:
                 weight = weight * ops.cast(self.head_dim**-0.5, x.dtype)
@@ -246,6 +250,8 @@ class MultiHeadAttention(keras.layers.Layer):
             weights = [scaled(layer, getattr(layer, name)) for layer in layers]
             return ops.concatenate(weights, axis=-1) if len(weights) > 1 else weights[0]
 
+        if not fused:
+            return [self._split_heads(layer(x))[0] for layer in layers]
         y = ops.matmul(x, side_by_side("kernel"))
         if self.use_bias:
             y = ops.add(y, side_by_side("bias"))
@@ -253,6 +259,10 @@ class MultiHeadAttention(keras.layers.Layer):
         if packing is not None:
             y = packing.unpack_heads(y, self.num_heads, parts=parts)
             return list(y) if parts > 1 else [y]
+        return self._split_heads(y, parts)
+
+    def _split_heads(self, y, parts=1):
+        """`(B, T, P·D)` -> list of P `(B, H, T, Dh)`."""
         batch, length = ops.shape(y)[0], ops.shape(y)[1]
         y = ops.reshape(y, (batch, length, parts * self.num_heads, self.head_dim))
         y = ops.transpose(y, (0, 2, 1, 3))  # (B, P·H, T, Dh)
@@ -287,9 +297,10 @@ class MultiHeadAttention(keras.layers.Layer):
                     "without one, fold the beams into the batch instead."
                 )
             query = ops.reshape(query, (-1, beam_size * length, self.d_model))
+        fused = cache is None  # see `_project_heads`
         if cache is not None and cache_index is None:
             keys, values = cache  # cross-attention keys/values, projected once
-            (queries,) = self._project_heads(query, (self.query_dense,))
+            (queries,) = self._project_heads(query, (self.query_dense,), fused=fused)
         elif key_value is None or cache is not None:  # self-attention
             if cache is not None and query.shape[1] not in (beam_size, None):
                 raise ValueError(
@@ -298,7 +309,8 @@ class MultiHeadAttention(keras.layers.Layer):
                     f"{query.shape[1] // beam_size}."
                 )
             queries, keys, values = self._project_heads(
-                query, (self.query_dense, self.key_dense, self.value_dense), packing
+                query, (self.query_dense, self.key_dense, self.value_dense), packing,
+                fused=fused,
             )
             if cache is not None:
                 keys, values = _write_cache(cache, (keys, values), cache_index)
@@ -307,7 +319,8 @@ class MultiHeadAttention(keras.layers.Layer):
             keys, values = self.project_key_value(key_value, key_packing)
         mask = None if attention_mask is None else attention_mask[:, None]
         heads, weights = self.attention(
-            queries, keys, values, attention_mask=mask, training=training, scale=1.0
+            queries, keys, values, attention_mask=mask, training=training,
+            scale=1.0 if fused else None,
         )
         if packing is not None:
             heads = packing.pack_heads(heads)
