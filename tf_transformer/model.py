@@ -195,11 +195,10 @@ class Transformer(keras.Model):
 
     def call(self, inputs, training=None):
         source_ids, target_input_ids = inputs
-        if not self.remove_padding:
-            memory, _ = self.encode(source_ids, training)
-            return self.decode(target_input_ids, memory, source_ids, training)[0]
-        source_packing = self.token_packing(source_ids)
-        target_packing = self.token_packing(target_input_ids)
+        source_packing = target_packing = None
+        if self.remove_padding:
+            source_packing = self.token_packing(source_ids)
+            target_packing = self.token_packing(target_input_ids)
         memory, _ = self.encode(source_ids, training, source_packing)
         logits, _, _ = self.decode(
             target_input_ids, memory, source_ids, training, target_packing,
@@ -207,7 +206,9 @@ class Transformer(keras.Model):
         )
         # Training keeps the logits packed: the loss and metrics then read N
         # rows of V logits rather than B·T (see `compute_loss`).
-        return logits if training else target_packing.unpack(logits)
+        if target_packing is None or training:
+            return logits
+        return target_packing.unpack(logits)
 
     @staticmethod
     def token_packing(token_ids):

@@ -8,7 +8,7 @@ Notation: B batch, T target length, V target vocabulary.
 import keras
 import tensorflow as tf
 
-from tf_transformer.training.losses import masked_sums, token_cross_entropy
+from tf_transformer.training.losses import gold_logits, masked_sums, token_cross_entropy
 
 
 class _TokenAverage(keras.metrics.Metric):
@@ -57,9 +57,8 @@ class MaskedAccuracy(_TokenAverage):
     default_name = "accuracy"
 
     def token_values(self, y_true, y_pred):
-        labels = tf.cast(y_true, tf.int32)
-        gold = tf.gather(y_pred, labels[..., None], batch_dims=labels.shape.rank)
-        return tf.cast(gold[..., 0] >= tf.reduce_max(y_pred, axis=-1), tf.float32)
+        return tf.cast(gold_logits(y_true, y_pred) >= tf.reduce_max(y_pred, axis=-1),
+                       tf.float32)
 
 
 @keras.saving.register_keras_serializable(package="tf_transformer")
