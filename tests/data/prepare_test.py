@@ -1,10 +1,13 @@
 import argparse
+import json
 import os
 
 import tensorflow as tf
+import yaml
 
 from tests.data.fixtures import FIXTURE_VOCAB_SIZE, REQUIRED
 from tf_transformer.data import load_split, load_tokenizers, prepare
+from tf_transformer.training import config as run_config
 
 
 def parse(*argv):
@@ -15,33 +18,53 @@ def parse(*argv):
 
 def test_default_arguments():
     args = parse()
-    assert (args.config, args.vocab_size, args.lowercase, args.max_length) == (
-        "de-en",
-        8000,
-        False,
-        128,
-    )
-    assert args.data_dir is None and args.source_dir is None and args.vocab_dir is None
+    assert (args.config, args.overrides, args.run_dir) == ("seed", [], None)
+
+
+def write_config(folder, **data):
+    path = folder / "run.yaml"
+    path.write_text(yaml.safe_dump({"data": data}), encoding="utf-8")
+    return str(path)
 
 
 def test_prepare_builds_dataset_and_tokenizers_and_prints_statistics(
     source_dir, tmp_path, capsys
 ):
-    data_dir = tmp_path / "tfds"
-    args = parse("--data-dir", str(data_dir), "--vocab-size", str(FIXTURE_VOCAB_SIZE))
-    assert prepare.run(args) == 0
+    config = write_config(tmp_path, tfds_dir=str(tmp_path / "tfds"),
+                          vocab_size=FIXTURE_VOCAB_SIZE)
+    run_dir = tmp_path / "run"
+    assert prepare.run(parse("--config", config, "--run-dir", str(run_dir))) == 0
     out = capsys.readouterr().out
     assert f"train: {len(REQUIRED['train'])} pairs" in out
     assert f"validation: {len(REQUIRED['val'])} pairs" in out
     assert "round trip 100.00% / 100.00%" in out
     assert "Prepared in" in out
     for lang in ("de", "en"):
-        assert (data_dir / "multi30k_tokenizers" / f"{lang}.cased.400.model").exists()
+        assert (run_dir / "vocab" / f"{lang}.cased.400.model").exists()
+    record = json.loads((run_dir / "data.json").read_text(encoding="utf-8"))
+    # The first validation sentences in the dataset's order (TFDS's, not the files').
+    warmup = record["warmup"]
+    assert len(warmup) == 3 and set(warmup) < {de for de, _ in REQUIRED["val"]}
+    assert record["splits"]["train"] == {"pairs": 40, "skipped": {}, "examples": []}
+
+
+def test_prepare_trains_the_same_tokenizers_as_before(source_dir, tmp_path):
+    # Multi30k results must not change: the run's vocabularies are byte-identical to
+    # those `load_tokenizers` trains from the whole train split.
+    config = run_config.from_dict({"data": {"tfds_dir": str(tmp_path / "tfds"),
+                                            "vocab_size": FIXTURE_VOCAB_SIZE}})
+    _, corpus, tokenizers, _ = prepare.prepare_run(config, str(tmp_path / "run"))
+    assert corpus.split_names == ["train", "validation", "test_2016_flickr"]
+    expected = load_tokenizers("de-en", data_dir=str(tmp_path / "tfds"),
+                               vocab_dir=str(tmp_path / "vocab"), vocab_size=FIXTURE_VOCAB_SIZE)
+    for got, want in zip(tokenizers, expected):
+        assert got._model == want._model
 
 
 def test_prepare_reports_a_missing_file_and_fails(source_dir, tmp_path, capsys):
     (source_dir / "train.en.gz").unlink()
-    assert prepare.run(parse("--data-dir", str(tmp_path / "tfds"))) == 1
+    config = write_config(tmp_path, tfds_dir=str(tmp_path / "tfds"))
+    assert prepare.run(parse("--config", config, "--run-dir", str(tmp_path / "run"))) == 2
     assert "train.en.gz not found" in capsys.readouterr().err
 
 

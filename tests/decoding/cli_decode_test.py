@@ -67,7 +67,8 @@ def test_search_options_default_to_the_run_config(run, toy_translator, monkeypat
 
 def test_evaluate_prints_signature_and_writes_results(run, monkeypatch, capsys, tmp_path):
     references = ["A MAN RIDES A BIKE.", "", "THE WOMAN RUNS IN THE PARK.", "CHILD."]
-    monkeypatch.setattr(cli_decode, "load_split_pairs", lambda run_dir, split: (LINES, references))
+    monkeypatch.setattr(cli_decode, "load_split_pairs",
+                        lambda run_dir, split: (split or "test_2016_flickr", LINES, references))
     assert run("evaluate", ["--beam-size", "2", "--output-dir", str(tmp_path / "eval")]) == 0
     assert run.calls[-1] == {"jit_compile": False, "use_cache": True}
     out = capsys.readouterr().out
@@ -111,7 +112,8 @@ def test_from_run_dir_restores_the_translator(toy_translator, tmp_path):
 
 
 def test_evaluate_uncached_and_xla_flags_reach_the_translator(run, monkeypatch, tmp_path):
-    monkeypatch.setattr(cli_decode, "load_split_pairs", lambda run_dir, split: (LINES, LINES))
+    monkeypatch.setattr(cli_decode, "load_split_pairs",
+                        lambda run_dir, split: (split, LINES, LINES))
     run("evaluate", ["--beam-size", "1", "--uncached", "--xla", "--limit", "1",
                      "--output-dir", str(tmp_path / "eval")])
     assert run.calls[-1] == {"jit_compile": True, "use_cache": False}

@@ -22,7 +22,7 @@ import pytest
 import tensorflow as tf
 
 from tests.data.fixtures import FIXTURE_VOCAB_SIZE, PAIRS
-from tf_transformer.data.prepare import tokenizer_path
+from tf_transformer.data.prepare import DATA_FILE, tokenizer_path
 from tf_transformer.data.tokenizer import build_tokenizer
 from tf_transformer.decoding.run import CONFIG_FILE, VOCAB_DIR, WEIGHTS_FILE
 from tf_transformer.export import cli_export
@@ -36,6 +36,8 @@ ALPHA = 0.6
 MAX_LENGTH = 48  # model positions: small, so that truncation is cheap to test
 # 20 sentences for the reload check: 12 seen in training, 8 unseen.
 SENTENCES = [de for de, _ in PAIRS[28:48]]
+# The run's validation sentences that `tf-transformer prepare` records for the warm-up.
+WARMUP = [de for de, _ in PAIRS[40:43]]
 # Bad inputs (serving.py documents what each gives).
 INVALID_UTF8 = "Ein Hund l\xe4uft am Strand entlang.".encode("latin-1") + b" \xff\xfe"
 TOO_LONG = "Ein Mann " * 40 + "läuft am Strand entlang."
@@ -86,6 +88,7 @@ def run_dir(trained, tmp_path_factory):
                   "dropout": 0.0, "max_length": MAX_LENGTH},
         "data": {"pair": "de-en", "vocab_size": FIXTURE_VOCAB_SIZE}})
     run_config.dump(config, str(folder / CONFIG_FILE))
+    (folder / DATA_FILE).write_text(json.dumps({"warmup": WARMUP}), encoding="utf-8")
     for lang, tokenizer in (("de", trained.source_tokenizer), ("en", trained.target_tokenizer)):
         path = tokenizer_path(str(folder / VOCAB_DIR), lang, FIXTURE_VOCAB_SIZE, False)
         os.makedirs(os.path.dirname(path), exist_ok=True)

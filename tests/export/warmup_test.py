@@ -6,8 +6,8 @@ import pytest
 import tensorflow as tf
 from tensorflow_serving.apis import prediction_log_pb2
 
-from tests.export.conftest import MODEL_NAME
-from tf_transformer.export.warmup import WARMUP_FILE, WARMUP_SENTENCES
+from tests.export.conftest import MODEL_NAME, WARMUP
+from tf_transformer.export.warmup import WARMUP_FILE
 
 # Uses the trained, exported model of conftest.py (built once, ~20 s).
 pytestmark = pytest.mark.slow
@@ -24,7 +24,7 @@ def read_records(path):
 
 def test_the_warmup_file_is_predict_logs_for_both_translate_signatures(exported):
     logs = read_records(os.path.join(exported.path, WARMUP_FILE))
-    sentences = [s.encode("utf-8") for s in WARMUP_SENTENCES["de"]]  # the run is de-en
+    sentences = [s.encode("utf-8") for s in WARMUP]  # recorded in the run by `prepare`
     requests = [log.predict_log.request for log in logs]
     assert [log.WhichOneof("log_type") for log in logs] == ["predict_log"] * 4
     assert [(r.model_spec.name, r.model_spec.signature_name) for r in requests] == [

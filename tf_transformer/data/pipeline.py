@@ -4,9 +4,10 @@ Each element is `((source_ids, target_input_ids), target_output_ids)`, int32, pa
 with PAD_ID = 0: source_ids (B, S) = [BOS] x [EOS], target_input_ids (B, T) = [BOS] y,
 target_output_ids (B, T) = y [EOS].
 
-Stages: tokenize (batched, parallel map) -> cache in memory -> drop pairs longer than
-`max_length` -> optional seeded shuffle -> batch -> optional shuffle of the batches
--> prefetch.
+Stages: tokenize (batched, parallel map) -> cache in memory (small corpora; a large
+one is streamed again every epoch) -> drop pairs longer than `max_length` -> optional
+seeded shuffle (a bounded buffer) -> batch -> optional shuffle of the batches ->
+prefetch. Memory is bounded by the two shuffle buffers, whatever the corpus size.
 
 Pairs longer than `max_length` tokens on either side (BOS and EOS included) are
 dropped, never truncated: a truncated pair would teach the model to stop mid-sentence.
@@ -81,6 +82,7 @@ def make_dataset(
     shuffle: bool = False,
     seed: int | None = None,
     shuffle_buffer_size: int = 50_000,
+    cache: bool = True,
 ) -> tf.data.Dataset:
     """Builds the batched dataset for `model.fit` / `model.evaluate`.
 
@@ -96,6 +98,8 @@ def make_dataset(
             (training), or keep their order.
         seed: int, shuffle seed: the same seed gives the same sequence of epochs.
         shuffle_buffer_size: int, default 50,000 (all of Multi30k's training set).
+        cache: bool, keep the tokenized pairs in memory after the first pass (default);
+            False streams `pairs` again every epoch (corpora of any size).
 
     Returns:
         Dataset of `((source_ids (B, S), target_input_ids (B, T)), target_output_ids
@@ -121,7 +125,9 @@ def make_dataset(
             "pairs would not fit in a batch. Raise max_tokens or lower max_length."
         )
 
-    tokenized = tokenize_pairs(pairs, source_tokenizer, target_tokenizer).cache()
+    tokenized = tokenize_pairs(pairs, source_tokenizer, target_tokenizer)
+    if cache:
+        tokenized = tokenized.cache()
     total, too_long = _count_too_long(tokenized, max_length)
     if too_long:
         logger.warning(

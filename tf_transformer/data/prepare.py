@@ -1,9 +1,14 @@
-"""Getting Multi30k ready: the TFDS dataset, the tokenizers, and `tf-transformer prepare`.
+"""Getting a run's data ready: its corpus, checked, and its tokenizers; `tf-transformer prepare`.
 
-Training and decoding code calls `load_split` and `load_tokenizers`; both build what is
-missing on first use (the TFDS dataset under `data_dir`, the SentencePiece models under
-`vocab_dir`) and reuse it afterwards. `tf-transformer prepare` does the same ahead of
-time and prints statistics (split sizes, tokens, round-trip rate).
+`prepare_run(config, run_dir)` is what `tf-transformer prepare --config FILE` and
+`tf-transformer train --config FILE` both call: it opens the corpus of `data.source`
+(`open_corpus`), reads every split once to check it (bad lines skipped and counted,
+see `text_files`) while sampling `data.tokenizer_sample` training pairs, trains the
+tokenizers on that sample into RUN/vocab/ and records the counts and a few validation
+sentences (the export's warm-up requests) in RUN/data.json. What is already there is
+reused, so `train` after `prepare` starts training at once.
+
+The Multi30k helpers (`load_split`, `load_tokenizers`) serve the notebooks and tests.
 
 Example:
 
@@ -14,24 +19,38 @@ train = make_dataset(load_split("train"), source_tokenizer, target_tokenizer, ma
 """
 
 import argparse
+import dataclasses
+import itertools
+import json
+import logging
 import os
 import sys
 import time
 
+import numpy as np
 import tensorflow as tf
 import tensorflow_datasets as tfds
 from tqdm import tqdm
 
 from tf_transformer.data import multi30k
+from tf_transformer.data.corpus import Corpus, reservoir_sample
 from tf_transformer.data.pipeline import DEFAULT_MAX_LENGTH
+from tf_transformer.data.text_files import FilesCorpus, Report
+from tf_transformer.data.tfds_corpus import TfdsCorpus
 from tf_transformer.data.tokenizer import (
     DEFAULT_VOCAB_SIZE,
     Tokenizer,
     build_tokenizer,
     round_trip_failures,
 )
+from tf_transformer.errors import UserError
 
-CONFIGS = tuple(config.name for config in multi30k.Multi30k.BUILDER_CONFIGS)
+logger = logging.getLogger(__name__)
+
+DATA_FILE = "data.json"
+VOCAB_DIR = "vocab"
+# Validation sentences kept in RUN/data.json for the exported model's warm-up requests.
+WARMUP_COUNT = 3
 
 
 def prepared_builder(
@@ -75,9 +94,155 @@ def load_split_texts(split: str, config: str = "de-en", data_dir: str | None = N
 
 
 def tokenizer_path(vocab_dir: str, lang: str, vocab_size: int, lowercase: bool) -> str:
-    """Cache file of a tokenizer, e.g. `<vocab_dir>/de.cased.8000.model`."""
+    """Cache file of a tokenizer, e.g. `<vocab_dir>/de.cased.8000.model`; a joint
+    vocabulary is named by both languages, e.g. `<vocab_dir>/en+pt.cased.8000.model`."""
     casing = "lowercase" if lowercase else "cased"
     return os.path.join(vocab_dir, f"{lang}.{casing}.{vocab_size}.model")
+
+
+def languages(data) -> tuple[str, str]:
+    """(source, target) language codes of a `DataConfig` (Multi30k: from `pair`)."""
+    if data.source == "multi30k" and not (data.source_language and data.target_language):
+        return tuple(data.pair.split("-"))
+    if not (data.source_language and data.target_language):
+        raise UserError(f"data.source={data.source} needs data.source_language and "
+                        "data.target_language (tf-transformer train fills them in for TFDS).")
+    return data.source_language, data.target_language
+
+
+def vocabulary_files(data, vocab_dir: str) -> list:
+    """[source model path, target model path] of a `DataConfig` (one file twice when joint)."""
+    names = languages(data)
+    if data.joint_vocabulary:
+        names = ("+".join(names),) * 2
+    return [tokenizer_path(vocab_dir, name, data.vocab_size, data.lowercase) for name in names]
+
+
+def open_corpus(data) -> Corpus:
+    """The `Corpus` of a `DataConfig` (`data.source`: multi30k | files | tfds:NAME/CONFIG)."""
+    if data.source == "multi30k":
+        corpus = TfdsCorpus(f"multi30k/{data.pair}", splits=data.splits,
+                            data_dir=data.tfds_dir, manual_dir=data.data_dir)
+        if (data.source_language or corpus.source_language,
+                data.target_language or corpus.target_language) != languages(data):
+            raise UserError(f"data.source_language/target_language contradict data.pair="
+                            f"{data.pair}; for Multi30k set only data.pair.")
+        return corpus
+    if data.source == "files":
+        return FilesCorpus(data.splits, data.source_language, data.target_language)
+    return TfdsCorpus(data.source[len("tfds:"):], data.source_language, data.target_language,
+                      data.splits, data_dir=data.tfds_dir, manual_dir=data.data_dir)
+
+
+def with_languages(config, corpus: Corpus):
+    """`config` with `data.source_language/target_language` set from `corpus` when null
+    (TFDS's supervised_keys), so that decoding and export know them without the data."""
+    if config.data.source == "multi30k":
+        return config
+    data = dataclasses.replace(config.data, source_language=corpus.source_language,
+                               target_language=corpus.target_language)
+    return dataclasses.replace(config, data=data)
+
+
+def resolve_languages(config):
+    """`with_languages` of the run's corpus (Multi30k: `config` itself, nothing opened)."""
+    if config.data.source == "multi30k":
+        return config
+    return with_languages(config, open_corpus(config.data))
+
+
+def train_tokenizers(data, vocab_dir: str, sample) -> tuple[Tokenizer, Tokenizer]:
+    """(source, target) tokenizers of `data` in `vocab_dir`, trained on `sample` (a list
+    of (source, target) pairs, or a callable returning one) where not there yet."""
+    paths = vocabulary_files(data, vocab_dir)
+    if not all(os.path.exists(path) for path in paths):
+        pairs = sample() if callable(sample) else sample
+        sides = [[s for s, _ in pairs], [t for _, t in pairs]]
+        if data.joint_vocabulary:
+            sides = [sides[0] + sides[1]] * 2
+        for path, sentences in zip(paths, sides):
+            build_tokenizer(sentences, path, vocab_size=data.vocab_size, lowercase=data.lowercase)
+    return tuple(Tokenizer(path, lowercase=data.lowercase) for path in paths)
+
+
+def scan(corpus: Corpus, sample_size: int, seed: int = 0):
+    """Reads every split once: ({split: Report}, reservoir sample of the train pairs).
+
+    Raises:
+        text_files.BadDataError: a split has too many bad lines (`Report.check`).
+    """
+    reports, sample = {}, []
+    for split in corpus.split_names:
+        reports[split] = Report()
+        pairs = corpus.iter_pairs(split, reports[split])
+        if split == "train":
+            sample = reservoir_sample(pairs, sample_size, seed)
+        else:
+            for _ in pairs:
+                pass
+        reports[split].check(split)
+        for line in reports[split].examples:
+            logger.warning("%s: skipped %s", split, line)
+    return reports, sample
+
+
+def prepare_run(config, run_dir: str):
+    """Gets the data of a run ready (module docstring).
+
+    Returns:
+        (config with its languages filled in, corpus, (source tokenizer, target
+        tokenizer), {split: {"pairs", "skipped", "examples"}}).
+    """
+    corpus = open_corpus(config.data)
+    config = with_languages(config, corpus)
+    path = os.path.join(run_dir, DATA_FILE)
+    record = None
+    if os.path.exists(path):
+        with open(path, encoding="utf-8") as f:
+            record = json.load(f)
+    if record is None or record["data"] != _prepared_fields(config.data):
+        reports, sample = scan(corpus, config.data.tokenizer_sample, config.training.seed)
+        record = {
+            "data": _prepared_fields(config.data),
+            "splits": {split: dataclasses.asdict(report) for split, report in reports.items()},
+            "warmup": _first_sources(corpus, "validation", WARMUP_COUNT),
+        }
+        _write_json(path, record)
+    else:  # prepared before: the sample is only read if a vocabulary was deleted since
+        def sample():
+            return scan(corpus, config.data.tokenizer_sample, config.training.seed)[1]
+    tokenizers = train_tokenizers(config.data, os.path.join(run_dir, VOCAB_DIR), sample)
+    return config, corpus, tokenizers, record["splits"]
+
+
+def _prepared_fields(data) -> dict:
+    """The `DataConfig` fields that `prepare_run` depends on (not the batching ones), as
+    JSON reads them back."""
+    fields = {key: value for key, value in dataclasses.asdict(data).items()
+              if key not in ("max_length", "batch_size", "max_tokens", "shuffle_buffer")}
+    return json.loads(json.dumps(fields))
+
+
+def warmup_sentences(run_dir: str, config) -> list:
+    """Source sentences for the exported model's warm-up requests: those RUN/data.json
+    recorded, else (runs prepared before it existed) the first of the validation split."""
+    path = os.path.join(run_dir, DATA_FILE)
+    if os.path.exists(path):
+        with open(path, encoding="utf-8") as f:
+            return json.load(f)["warmup"]
+    return _first_sources(open_corpus(config.data), "validation", WARMUP_COUNT)
+
+
+def _first_sources(corpus: Corpus, split: str, count: int) -> list:
+    return [source for source, _ in itertools.islice(corpus.iter_pairs(split), count)]
+
+
+def _write_json(path: str, value) -> None:
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    with open(path + ".tmp", "w", encoding="utf-8") as f:
+        json.dump(value, f, indent=2, ensure_ascii=False)
+        f.write("\n")
+    os.replace(path + ".tmp", path)
 
 
 def load_tokenizers(
@@ -89,7 +254,8 @@ def load_tokenizers(
     vocab_size: int = DEFAULT_VOCAB_SIZE,
     lowercase: bool = False,
 ) -> tuple[Tokenizer, Tokenizer]:
-    """(source, target) tokenizers, trained on the train split on first use and cached.
+    """Multi30k's (source, target) tokenizers, trained on the train split on first use
+    and cached.
 
     Args:
         config, data_dir, source_dir: as `prepared_builder`.
@@ -120,86 +286,64 @@ def split_statistics(
     target_tokenizer: Tokenizer,
     max_length: int = DEFAULT_MAX_LENGTH,
 ) -> dict:
-    """Pairs, tokens (BOS and EOS included), pairs over max_length and round-trip rates."""
-    sources, targets = [], []
-    for source_batch, target_batch in tfds.as_numpy(pairs.batch(4096)):
-        sources += [s.decode("utf-8") for s in source_batch]
-        targets += [t.decode("utf-8") for t in target_batch]
-    source_lengths = source_tokenizer.tokenize(tf.constant(sources)).row_lengths().numpy()
-    target_lengths = target_tokenizer.tokenize(tf.constant(targets)).row_lengths().numpy()
-    longest = [max(s, t) for s, t in zip(source_lengths, target_lengths)]
-    return {
-        "pairs": len(sources),
-        "source_tokens": int(source_lengths.sum()),
-        "target_tokens": int(target_lengths.sum()),
-        "longest": int(max(longest)),
-        "over_max_length": sum(length > max_length for length in longest),
-        "source_round_trip": 1 - len(round_trip_failures(source_tokenizer, sources)) / len(sources),
-        "target_round_trip": 1 - len(round_trip_failures(target_tokenizer, targets)) / len(targets),
-    }
+    """Pairs, tokens (BOS and EOS included), pairs over max_length and round-trip rates;
+    one streamed pass in batches of 4096 pairs."""
+    stats = dict(pairs=0, source_tokens=0, target_tokens=0, longest=0, over_max_length=0,
+                 source_failures=0, target_failures=0)
+    for sources, targets in pairs.batch(4096):
+        source_lengths = source_tokenizer.tokenize(sources).row_lengths().numpy()
+        target_lengths = target_tokenizer.tokenize(targets).row_lengths().numpy()
+        longest = np.maximum(source_lengths, target_lengths)
+        stats["pairs"] += len(longest)
+        stats["source_tokens"] += int(source_lengths.sum())
+        stats["target_tokens"] += int(target_lengths.sum())
+        stats["longest"] = max(stats["longest"], int(longest.max()))
+        stats["over_max_length"] += int((longest > max_length).sum())
+        for side, tokenizer, texts in (("source", source_tokenizer, sources),
+                                       ("target", target_tokenizer, targets)):
+            texts = [t.decode("utf-8") for t in texts.numpy()]
+            stats[f"{side}_failures"] += len(round_trip_failures(tokenizer, texts))
+    for side in ("source", "target"):
+        stats[f"{side}_round_trip"] = 1 - stats.pop(f"{side}_failures") / max(stats["pairs"], 1)
+    return stats
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """Data flags of `tf-transformer prepare`; other subcommands may reuse them."""
-    parser.add_argument("--config", choices=CONFIGS, default="de-en", help="translation direction")
-    parser.add_argument(
-        "--data-dir", help="TFDS data folder (default: $TFDS_DATA_DIR or ~/tensorflow_datasets)"
-    )
-    parser.add_argument(
-        "--source-dir",
-        help=f"folder with the raw Multi30k .gz files (default: ${multi30k.MULTI30K_DIR_ENV}, "
-        "else download the official files)",
-    )
-    parser.add_argument(
-        "--vocab-dir", help="tokenizer cache folder (default: <data-dir>/multi30k_tokenizers)"
-    )
-    parser.add_argument(
-        "--vocab-size", type=int, default=DEFAULT_VOCAB_SIZE, help="maximum ids per language"
-    )
-    parser.add_argument(
-        "--lowercase", action="store_true", help="lowercase text (default: cased)"
-    )
-    parser.add_argument(
-        "--max-length",
-        type=int,
-        default=DEFAULT_MAX_LENGTH,
-        help="longest tokenized sentence training keeps (prepare counts the longer ones)",
-    )
+    """`tf-transformer prepare`: the same --config/--set/--run-dir as `train`."""
+    from tf_transformer.training.cli_train import add_run_arguments
+
+    add_run_arguments(parser)
 
 
 def run(args: argparse.Namespace) -> int:
-    """Builds the dataset and tokenizers and prints statistics; returns the exit status."""
+    """Prepares the run's data and tokenizers and prints statistics; returns the exit status."""
+    from tf_transformer.training.cli_train import resolve_run
+
     start = time.perf_counter()
     try:
-        print(f"Building TFDS dataset multi30k/{args.config} ...", flush=True)
-        builder = prepared_builder(args.config, args.data_dir, args.source_dir)
-        print(f"Dataset: {builder.data_dir}")
-        print("Training or loading tokenizers ...", flush=True)
-        tokenizers = load_tokenizers(
-            args.config,
-            data_dir=args.data_dir,
-            source_dir=args.source_dir,
-            vocab_dir=args.vocab_dir,
-            vocab_size=args.vocab_size,
-            lowercase=args.lowercase,
-        )
-    except (FileNotFoundError, ValueError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 1
-    langs = (builder.builder_config.source, builder.builder_config.target)
-    for lang, tokenizer in zip(langs, tokenizers):
+        config, run_dir = resolve_run(args)
+        print(f"Preparing {config.data.source} data for {run_dir} ...", flush=True)
+        config, corpus, tokenizers, reports = prepare_run(config, run_dir)
+    except (UserError, FileNotFoundError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    for lang, tokenizer in zip(languages(config.data), tokenizers):
         path = tokenizer.model_file.asset_path.numpy().decode()
         print(f"Tokenizer {lang}: vocab_size {tokenizer.vocab_size}, {path}")
-    splits = list(builder.info.splits)
-    for split in tqdm(splits, desc="Statistics", unit="split"):
-        stats = split_statistics(
-            builder.as_dataset(split=split, as_supervised=True), *tokenizers, args.max_length
-        )
+    max_length = config.data.max_length
+    for split in tqdm(corpus.split_names, desc="Statistics", unit="split"):
+        stats = split_statistics(corpus.pairs(split), *tokenizers, max_length)
+        skipped = reports[split]["skipped"]
         tqdm.write(
-            f"{split}: {stats['pairs']} pairs, {stats['source_tokens']} source and "
-            f"{stats['target_tokens']} target tokens, longest {stats['longest']}, "
-            f"{stats['over_max_length']} over --max-length {args.max_length}, round trip "
-            f"{stats['source_round_trip']:.2%} / {stats['target_round_trip']:.2%}"
+            f"{split}: {stats['pairs']} pairs"
+            + (f" ({sum(skipped.values())} lines skipped: "
+               + ", ".join(f"{reason} {count}" for reason, count in sorted(skipped.items()))
+               + ")" if skipped else "")
+            + f", {stats['source_tokens']} source and {stats['target_tokens']} target tokens, "
+            f"longest {stats['longest']}, {stats['over_max_length']} over data.max_length "
+            f"{max_length}, round trip {stats['source_round_trip']:.2%} / "
+            f"{stats['target_round_trip']:.2%}"
         )
-    print(f"Prepared in {time.perf_counter() - start:.1f} s.")
+    print(f"Prepared in {time.perf_counter() - start:.1f} s; `tf-transformer train` with the "
+          "same --config and --run-dir reuses it.")
     return 0

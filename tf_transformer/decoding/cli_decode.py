@@ -1,7 +1,10 @@
 """`tf-transformer evaluate | translate | plot`: decoding from a training run directory.
 
-  tf-transformer evaluate --run RUN [--split test_2016_flickr] [--beam-size K] [--alpha A]
-      Translates the split with greedy search and (if --beam-size > 1) beam search,
+  tf-transformer evaluate --run RUN [--split NAME | --source FILE --reference FILE]
+                          [--beam-size K] [--alpha A]
+      Translates a split of the run's corpus (default: its first test split, for
+      Multi30k test_2016_flickr), or any aligned source/reference files, with greedy
+      search and (if --beam-size > 1) beam search,
       writes RUN/eval/<split>.<greedy|beamK>.txt, the sources and references in the
       same order (<split>.source.txt, <split>.reference.txt) and <split>.metrics.json,
       and prints
@@ -28,6 +31,7 @@ import sys
 
 from tqdm import tqdm
 
+from tf_transformer.data.text_files import read_aligned_texts
 from tf_transformer.decoding.evaluate import evaluate, write_results
 from tf_transformer.decoding.plot import save_attention_plots
 from tf_transformer.decoding.run import (
@@ -66,8 +70,14 @@ def _translator(args, use_cache: bool = True) -> Translator:
 
 def add_evaluate_arguments(parser: argparse.ArgumentParser) -> None:
     _add_decoding_arguments(parser)
-    parser.add_argument("--split", default="test_2016_flickr",
-                        help="TFDS split of the run's dataset (default test_2016_flickr)")
+    data = parser.add_mutually_exclusive_group()
+    data.add_argument("--split", default=None,
+                      help="split of the run's corpus (default: its first test split; "
+                           "Multi30k: test_2016_flickr)")
+    data.add_argument("--source", default=None,
+                      help="text file to translate, one sentence per line (with --reference)")
+    parser.add_argument("--reference", default=None,
+                        help="its reference translations, line by line (with --source)")
     parser.add_argument("--output-dir", default=None, help="default: RUN/eval")
     parser.add_argument("--limit", type=int, default=None,
                         help="only the first N sentences (quick checks)")
@@ -77,17 +87,23 @@ def add_evaluate_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run_evaluate(args) -> int:
+    if (args.source is None) != (args.reference is None):
+        raise SystemExit("--source and --reference go together: the file to translate and "
+                         "its reference translations.")
     translator = _translator(args, use_cache=not args.uncached)
-    sources, references = load_split_pairs(args.run, args.split)
+    if args.source:
+        split, sources, references = "source", *read_aligned_texts(args.source, args.reference)
+    else:
+        split, sources, references = load_split_pairs(args.run, args.split)
     sources, references = sources[:args.limit], references[:args.limit]
     beam_sizes = (1,) if args.beam_size == 1 else (1, args.beam_size)
     runs = evaluate(translator, sources, references, beam_sizes, args.alpha, args.batch_size)
-    print(f"{args.split}: {len(sources)} sentences, run {args.run}")
+    print(f"{split}: {len(sources)} sentences, run {args.run}")
     for run in runs:
         print(run.summary())
     print(f"sacreBLEU signature: {runs[0].scores['bleu_signature']}")
     print(f"chrF signature: {runs[0].scores['chrf_signature']}")
-    paths = write_results(runs, args.output_dir or os.path.join(args.run, "eval"), args.split,
+    paths = write_results(runs, args.output_dir or os.path.join(args.run, "eval"), split,
                           sources, references)
     print("wrote " + ", ".join(paths))
     return 0

@@ -9,6 +9,8 @@ import os
 
 import numpy as np
 
+from tf_transformer.data.corpus import UnknownSplitError
+
 from tf_transformer.training import config as run_config
 from tf_transformer.training.trainer import CONFIG_FILE, VOCAB_DIR, WEIGHTS_FILE, build_model
 
@@ -30,11 +32,9 @@ def search_options(config, beam_size=None, alpha=None):
 
 def model_files(config, vocab_dir: str) -> list:
     """Paths of the source and target SentencePiece models of `config` in `vocab_dir`."""
-    from tf_transformer.data.prepare import tokenizer_path
+    from tf_transformer.data.prepare import vocabulary_files
 
-    data = config.data
-    return [tokenizer_path(vocab_dir, lang, data.vocab_size, data.lowercase)
-            for lang in data.pair.split("-")]
+    return vocabulary_files(config.data, vocab_dir)
 
 
 def build_from_config(config, vocab_dir: str):
@@ -68,9 +68,20 @@ def load_run(run_dir: str, weights: str | None = None):
     return model, source_tokenizer, target_tokenizer
 
 
-def load_split_pairs(run_dir: str, split: str):
-    """(sources, references): the split of the run's dataset as two lists of str."""
-    from tf_transformer.data.prepare import load_split_texts
+def load_split_pairs(run_dir: str, split: str | None = None):
+    """(split name, sources, references): a split of the run's corpus as two lists of
+    str; split None: its first test split (Multi30k: test_2016_flickr).
 
-    data = load_run_config(run_dir).data
-    return load_split_texts(split, data.pair, data_dir=data.tfds_dir, source_dir=data.data_dir)
+    Raises:
+        UserError: the corpus has no such split (the message lists its splits).
+    """
+    from tf_transformer.data.prepare import open_corpus
+
+    corpus = open_corpus(load_run_config(run_dir).data)
+    if split is None:
+        if not corpus.test_splits:
+            raise UnknownSplitError(
+                f"The run's corpus has no test split (only {', '.join(corpus.split_names)}); "
+                "give --split or --source/--reference.")
+        split = corpus.test_splits[0]
+    return (split, *corpus.texts(split))

@@ -13,10 +13,10 @@ import argparse
 import os
 import sys
 
+from tf_transformer.data.prepare import warmup_sentences
 from tf_transformer.decoding.run import CONFIG_FILE, load_run, load_run_config, search_options
 from tf_transformer.export.exporter import export
 from tf_transformer.export.versions import resolve_version, servable_dir
-from tf_transformer.export.warmup import WARMUP_SENTENCES
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -55,7 +55,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"Writing {base_dir}/ ...", flush=True)
         result = export(
             model, source_tokenizer, target_tokenizer, args.output_dir, args.name,
-            warmup_sentences=WARMUP_SENTENCES[config.data.pair.split("-")[0]],
+            warmup_sentences=warmup_sentences(args.run, config),
             version=args.version, overwrite=args.overwrite, beam_size=beam_size,
             alpha=alpha, assets=[os.path.join(args.run, CONFIG_FILE)])
     except (FileNotFoundError, FileExistsError, ValueError) as error:

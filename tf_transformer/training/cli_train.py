@@ -1,4 +1,8 @@
-"""`tf-transformer train --config seed|best|FILE [--set section.key=value ...]`."""
+"""`tf-transformer train --config seed|best|FILE [--set section.key=value ...]`.
+
+`tf-transformer prepare` takes the same --config, --set and --run-dir
+(`add_run_arguments`, `resolve_run`) and prepares exactly what `train` reads.
+"""
 
 import argparse
 import os
@@ -6,10 +10,12 @@ import sys
 
 import yaml
 
+from tf_transformer.errors import UserError
 from tf_transformer.training import config as run_config
 
 
-def add_arguments(parser: argparse.ArgumentParser) -> None:
+def add_run_arguments(parser: argparse.ArgumentParser) -> None:
+    """--config, --set and --run-dir, shared by `train` and `prepare`."""
     parser.add_argument(
         "--config", default="seed",
         help="a shipped run config (seed: the seed recipe; best: the best one) or a YAML "
@@ -24,6 +30,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="output folder (default runs/<config name>); running again with the same "
              "folder resumes the run",
     )
+
+
+def resolve_run(args: argparse.Namespace):
+    """(run config, run directory) of the --config/--set/--run-dir arguments."""
+    config = run_config.load(args.config, args.overrides)
+    name = os.path.splitext(os.path.basename(args.config))[0]
+    return config, args.run_dir or os.path.join("runs", name)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    add_run_arguments(parser)
     parser.add_argument(
         "--print-config", action="store_true",
         help="print the resolved config (every field) as YAML and exit",
@@ -37,20 +54,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     """Trains as the config says; returns the exit status (2 for a bad config)."""
     try:
-        config = run_config.load(args.config, args.overrides)
+        config, run_dir = resolve_run(args)
     except run_config.ConfigError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     if args.print_config:
         print(yaml.safe_dump(config.to_dict(), sort_keys=False), end="")
         return 0
-    name = os.path.splitext(os.path.basename(args.config))[0]
-    run_dir = args.run_dir or os.path.join("runs", name)
     from tf_transformer.training.trainer import train  # TensorFlow starts here
 
     try:
         train(config, run_dir, verbose=args.verbose)
-    except (run_config.ConfigError, FileNotFoundError) as error:
+    except (UserError, FileNotFoundError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     print(f"Run directory: {run_dir} (final weights: {os.path.join(run_dir, 'model.weights.h5')})")

@@ -16,8 +16,10 @@ from typing import Literal, Optional
 
 import yaml
 
+from tf_transformer.errors import UserError
 
-class ConfigError(ValueError):
+
+class ConfigError(UserError, ValueError):
     """A run config (file or `--set` override) names a bad key or value."""
 
 
@@ -47,12 +49,18 @@ class ModelConfig:
 
 @dataclasses.dataclass(frozen=True)
 class DataConfig:
-    """Multi30k through the `multi30k` TFDS builder and in-graph tokenizers."""
+    """Where the sentence pairs come from (docs/own_data.md), tokenizers and batching."""
 
-    pair: Literal["de-en", "en-de"] = "de-en"  # TFDS config: source-target languages
+    source: str = "multi30k"  # multi30k | files | tfds:NAME/CONFIG
+    source_language: Optional[str] = None  # multi30k: from pair; tfds: supervised_keys
+    target_language: Optional[str] = None
+    splits: Optional[dict] = None  # name -> files (TSV / [source, target]) or TFDS split
+    pair: Literal["de-en", "en-de"] = "de-en"  # multi30k: TFDS config, source-target
     data_dir: Optional[str] = None  # raw Multi30k files; null: $MULTI30K_DIR
     tfds_dir: Optional[str] = None  # where TFDS stores the built dataset; null: TFDS default
     vocab_size: int = 8000  # subword vocabulary per language, specials included
+    joint_vocabulary: bool = False  # true: one vocabulary for both languages
+    tokenizer_sample: int = 1_000_000  # training pairs sampled (reservoir) for the tokenizers
     lowercase: bool = False  # true: lowercase both sides (the seed does); false scores cased BLEU
     max_length: int = 128  # pairs with more tokens on a side are dropped from training
     batch_size: int = 128  # sentence pairs per batch (when max_tokens is 0)
@@ -141,7 +149,7 @@ class RunConfig:
 
 
 _POSITIVE = (
-    "data.vocab_size", "data.max_length", "data.batch_size", "training.epochs",
+    "data.vocab_size", "data.tokenizer_sample", "data.max_length", "data.batch_size", "training.epochs",
     "optimizer.warmup_steps", "optimizer.gradient_accumulation_steps",
     "callbacks.average_last", "callbacks.bleu_samples", "decoding.beam_size",
     "optimizer.learning_rate", "optimizer.epsilon",
@@ -185,6 +193,10 @@ def _check_ranges(config):
             "callbacks.final_weights=average needs callbacks.average_last >= 2, "
             f"got {config.callbacks.average_last}."
         )
+    source = config.data.source
+    if source not in ("multi30k", "files") and not (source.startswith("tfds:") and source[5:]):
+        raise ConfigError(f"data.source must be multi30k, files or tfds:NAME/CONFIG, got "
+                          f"{source!r}.")
     if config.callbacks.final_weights == "best" and not config.callbacks.save_best:
         raise ConfigError("callbacks.final_weights=best needs callbacks.save_best=true.")
     if config.callbacks.monitor == "val_bleu" and not config.callbacks.bleu_every_epochs:
@@ -219,7 +231,7 @@ def _coerce(key, value, kind):
             pass
     elif kind is int and isinstance(value, int) and not isinstance(value, bool):
         return value
-    elif kind in (bool, str) and isinstance(value, kind):
+    elif kind in (bool, str, dict) and isinstance(value, kind):
         return value
     raise ConfigError(f"{key} must be {_type_name(declared)}, got {value!r}.")
 
@@ -276,9 +288,33 @@ def shipped_configs() -> list:
     return sorted(p.name[: -len(".yaml")] for p in folder.iterdir() if p.name.endswith(".yaml"))
 
 
+def _absolute_splits(values: dict, base_dir: str) -> dict:
+    """`values` with the file paths of `data.splits` (source: files) made absolute,
+    relative to `base_dir`, so that the run config means the same from any folder."""
+    data = values.get("data")
+    if not isinstance(data, dict) or data.get("source") != "files":
+        return values
+    if not isinstance(data.get("splits"), dict):
+        return values
+
+    def absolute(spec):
+        if isinstance(spec, str):
+            return os.path.join(base_dir, os.path.expanduser(spec))
+        return [absolute(item) for item in spec] if isinstance(spec, list) else spec
+
+    splits = {name: absolute(spec) for name, spec in data["splits"].items()}
+    return {**values, "data": {**data, "splits": splits}}
+
+
 def load(name_or_path: str, overrides: list = ()) -> RunConfig:
-    """Reads a shipped config by name ("seed", "best") or a YAML file by path."""
+    """Reads a shipped config by name ("seed", "best") or a YAML file by path.
+
+    File paths in `data.splits` are relative to the config file (to the current
+    folder in `--set` overrides and shipped configs) and come back absolute.
+    """
+    base_dir = os.getcwd()
     if os.path.exists(name_or_path):
+        base_dir = os.path.dirname(os.path.abspath(name_or_path))
         with open(name_or_path, encoding="utf-8") as f:
             text = f.read()
     elif name_or_path in shipped_configs():
@@ -293,7 +329,8 @@ def load(name_or_path: str, overrides: list = ()) -> RunConfig:
         values = yaml.safe_load(text) or {}
     except yaml.YAMLError as error:
         raise ConfigError(f"{name_or_path} is not valid YAML: {error}") from None
-    return apply_overrides(from_dict(values), list(overrides))
+    config = apply_overrides(from_dict(_absolute_splits(values, base_dir)), list(overrides))
+    return from_dict(_absolute_splits(config.to_dict(), os.getcwd()))
 
 
 def dump(config: RunConfig, path: str) -> None:

@@ -6,7 +6,8 @@
 The run directory (read back by `tf_transformer.decoding.run` and the exporter):
 
     RUN/config.yaml            the resolved run config
-    RUN/vocab/*.model          the SentencePiece models of both languages
+    RUN/vocab/*.model          the SentencePiece models of both languages (or the joint one)
+    RUN/data.json              what `prepare` found: pairs and skipped lines per split
     RUN/model.weights.h5       final weights (`callbacks.final_weights`), no optimizer
     RUN/checkpoints/           best.weights.h5 (+ .json score), epoch-NNN.weights.h5
     RUN/backup/                full training state for resuming (`TrainingBackup`)
@@ -25,6 +26,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from tf_transformer.data.prepare import VOCAB_DIR, prepare_run, resolve_languages
 from tf_transformer.model import Transformer
 from tf_transformer.training import callbacks as cb
 from tf_transformer.training import config as run_config
@@ -36,7 +38,6 @@ from tf_transformer.training.metrics import MaskedAccuracy, Perplexity
 from tf_transformer.training.optim import make_optimizer
 
 CONFIG_FILE = "config.yaml"
-VOCAB_DIR = "vocab"
 WEIGHTS_FILE = "model.weights.h5"
 # Ids that build a model's variables: one pair of two tokens.
 _SAMPLE_INPUTS = (np.ones((1, 2), np.int32), np.ones((1, 2), np.int32))
@@ -93,40 +94,46 @@ def _prepare_run_dir(config: RunConfig, run_dir: str) -> None:
 
 
 def _datasets(config: RunConfig, run_dir: str):
-    """(source tokenizer, target tokenizer, training dataset, validation dataset)."""
+    """(config with its languages, corpus, (source tokenizer, target tokenizer),
+    training dataset, validation dataset)."""
     from tf_transformer.data.pipeline import make_dataset
-    from tf_transformer.data.prepare import load_split, load_tokenizers
 
+    # The tokenizers are written into the run so that decoding and export never
+    # depend on a cache; `tf-transformer prepare` leaves them there already.
+    config, corpus, tokenizers, _ = prepare_run(config, run_dir)
     data = config.data
-    where = dict(data_dir=data.tfds_dir, source_dir=data.data_dir)
-    # Written into the run so that decoding and export never depend on a cache.
-    tokenizers = load_tokenizers(data.pair, vocab_dir=os.path.join(run_dir, VOCAB_DIR),
-                                 vocab_size=data.vocab_size, lowercase=data.lowercase, **where)
     batching = dict(max_length=data.max_length)
     if data.max_tokens:
         batching["max_tokens"] = data.max_tokens
     else:
         batching["batch_size"] = data.batch_size
-    train = make_dataset(load_split("train", data.pair, **where), *tokenizers, shuffle=True,
+    # Only Multi30k (29,000 pairs) is cached in memory; other corpora may be any size
+    # and are streamed from their files every epoch.
+    cache = data.source == "multi30k"
+    train = make_dataset(corpus.pairs("train"), *tokenizers, shuffle=True,
                          seed=config.training.seed, shuffle_buffer_size=data.shuffle_buffer,
-                         **batching)
-    validation = make_dataset(load_split("validation", data.pair, **where), *tokenizers,
-                              **batching)
-    return (*tokenizers, train, validation)
+                         cache=cache, **batching)
+    # Under MultiWorkerMirroredStrategy each worker builds the same seeded sequence of
+    # batches and keeps every N-th one: disjoint pairs, the same number of steps on
+    # every worker (file-based sharding would fail on a one-file TFDS split).
+    options = tf.data.Options()
+    options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
+    train = train.with_options(options)
+    validation = make_dataset(corpus.pairs("validation"), *tokenizers, cache=cache, **batching)
+    return config, corpus, tokenizers, train, validation
 
 
-def _bleu_callback(config: RunConfig, run_dir: str, model, tokenizers):
+def _bleu_callback(config: RunConfig, model, tokenizers, corpus):
     """Validation BLEU of greedy translations of the first `bleu_samples` pairs."""
-    from tf_transformer.decoding.run import load_split_pairs
     from tf_transformer.decoding.translator import Translator
 
-    sources, references = load_split_pairs(run_dir, "validation")
+    sources, references = corpus.texts("validation")
     samples = config.callbacks.bleu_samples
     return cb.BleuEvaluation(Translator(model, *tokenizers).translate, sources[:samples],
                              references[:samples], config.callbacks.bleu_every_epochs)
 
 
-def _callbacks(config: RunConfig, run_dir: str, model, weights, tokenizers, backup):
+def _callbacks(config: RunConfig, run_dir: str, model, weights, tokenizers, corpus, backup):
     """The callbacks in the order they must see the epoch logs (BLEU first, backup last)."""
     options = config.callbacks
     checkpoints = os.path.join(run_dir, "checkpoints")
@@ -134,7 +141,7 @@ def _callbacks(config: RunConfig, run_dir: str, model, weights, tokenizers, back
     mode = "min" if options.monitor in ("val_loss", "val_perplexity") else "max"
     callbacks = []
     if options.bleu_every_epochs:
-        callbacks.append(_bleu_callback(config, run_dir, model, tokenizers))
+        callbacks.append(_bleu_callback(config, model, tokenizers, corpus))
     callbacks.append(cb.LearningRateLogger())
     if options.save_best:
         callbacks.append(cb.BestCheckpoint(
@@ -205,6 +212,7 @@ def train(config: RunConfig, run_dir: str, verbose="auto") -> keras.callbacks.Hi
         # Every worker of a multi-worker run trains the same model; only the chief
         # writes the run directory.
         run_dir = os.path.join(run_dir, "workers", str(worker_index()))
+    config = resolve_languages(config)
     _prepare_run_dir(config, run_dir)
     _configure_threads(config.training)
     previous_policy = keras.mixed_precision.global_policy()
@@ -217,8 +225,8 @@ def train(config: RunConfig, run_dir: str, verbose="auto") -> keras.callbacks.Hi
 
 def _fit(config: RunConfig, run_dir: str, verbose):
     strategy = make_strategy(config.training.distribution)
-    source_tokenizer, target_tokenizer, train_data, validation = _datasets(config, run_dir)
-    tokenizers = (source_tokenizer, target_tokenizer)
+    config, corpus, tokenizers, train_data, validation = _datasets(config, run_dir)
+    source_tokenizer, target_tokenizer = tokenizers
     # Seeded after the data is ready: building the TFDS dataset (first run only)
     # draws random numbers too.
     keras.utils.set_random_seed(config.training.seed)
@@ -229,7 +237,7 @@ def _fit(config: RunConfig, run_dir: str, verbose):
     weights = cb.ModelWeights(model, _SAMPLE_INPUTS)
     backup = cb.TrainingBackup(os.path.join(run_dir, "backup"),
                                config.callbacks.backup_every_steps)
-    callbacks = _callbacks(config, run_dir, model, weights, tokenizers, backup)
+    callbacks = _callbacks(config, run_dir, model, weights, tokenizers, corpus, backup)
 
     steps_per_epoch = config.training.steps_per_epoch or _count_batches(train_data)
     # Keras warns about running out of data when it has to find the end itself.
