@@ -82,3 +82,31 @@ def test_bad_values_name_the_key_and_the_choices(assignment, message):
 def test_unknown_config_name_lists_shipped_ones():
     with pytest.raises(ConfigError, match="No config file 'sed'; give a YAML path or one of .*'seed'"):
         run_config.load("sed")
+
+
+def test_split_paths_are_relative_to_the_config_file(tmp_path, monkeypatch):
+    folder = tmp_path / "configs"
+    folder.mkdir()
+    (folder / "run.yaml").write_text(
+        "data:\n  source: files\n  source_language: en\n  target_language: pt\n"
+        "  splits:\n    train: corpus/train.tsv\n    validation: [v.en, /abs/v.pt]\n"
+        "    test: '*.tsv'\n", encoding="utf-8")
+    monkeypatch.chdir(tmp_path)
+    config = run_config.load("configs/run.yaml")
+    assert config.data.splits == {
+        "train": str(folder / "corpus" / "train.tsv"),
+        "validation": [str(folder / "v.en"), "/abs/v.pt"],
+        "test": str(folder / "*.tsv")}
+    # Written into a run and read back from there, the paths stay the same.
+    run_config.dump(config, str(tmp_path / "config.yaml"))
+    assert run_config.load(str(tmp_path / "config.yaml")) == config
+    # Overrides are relative to the current folder.
+    overridden = run_config.load("configs/run.yaml", ["data.splits={train: t.tsv, validation: v}"])
+    assert overridden.data.splits == {"train": str(tmp_path / "t.tsv"),
+                                      "validation": str(tmp_path / "v")}
+
+
+def test_data_source_must_be_known():
+    with pytest.raises(ConfigError, match="data.source must be multi30k, files or tfds"):
+        run_config.from_dict({"data": {"source": "tfds:"}})
+    assert run_config.from_dict({"data": {"source": "tfds:wmt14_translate/de-en"}}).data.source

@@ -142,7 +142,7 @@ def _decode(line: bytes, path: str, number: int, report: Report) -> str | None:
         return None
     if number == 1 and text.startswith(_BOM):
         text = text[1:]
-    return text.strip()
+    return text
 
 
 def _pair(source: str | None, target: str | None, where: tuple, report: Report):
@@ -178,8 +178,10 @@ def _read_aligned(source_path: str, target_path: str, report: Report):
                 f"{source_path} has {counts[0]} lines but {target_path} has {counts[1]}: "
                 "line i of one must translate line i of the other. Fix the files (a "
                 "missing or extra line shifts every later pair).")
-        pair = _pair(_decode(source, source_path, number, report),
-                     _decode(target, target_path, number, report), (source_path, number), report)
+        source, target = (_decode(line, path, number, report) for line, path in
+                          ((source, source_path), (target, target_path)))
+        pair = _pair(source and source.strip(), target and target.strip(), (source_path, number),
+                     report)
         if pair:
             yield pair
 
