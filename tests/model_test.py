@@ -224,3 +224,22 @@ def test_remove_padding_changes_no_gradients(multiple, monkeypatch):
     for variable, a, b in zip(model.trainable_variables, reference, gradients(True)):
         np.testing.assert_allclose(
             np.asarray(b), np.asarray(a), atol=1e-5, rtol=1e-4, err_msg=variable.path)
+
+
+def test_tie_all_embeddings_shares_one_table_and_round_trips(tmp_path):
+    vocab = 50
+    shared = Transformer.from_preset("tiny", vocab, vocab, tie_all_embeddings=True)
+    tied = Transformer.from_preset("tiny", vocab, vocab, tie_embeddings=True)
+    src, tgt = batch(4)
+    src, tgt = np.minimum(src, vocab - 1), np.minimum(tgt, vocab - 1)
+    reference = logits(shared, src, tgt)
+    tied((src, tgt))
+    assert shared.encoder.embedding.embeddings is shared.decoder.embedding.embeddings
+    assert tied.count_params() - shared.count_params() == vocab * PRESETS["tiny"]["d_model"]
+    path = tmp_path / "shared.keras"
+    shared.save(path)
+    restored = keras.saving.load_model(path)
+    assert restored.encoder.embedding.embeddings is restored.decoder.embedding.embeddings
+    np.testing.assert_array_equal(logits(restored, src, tgt), reference)
+    with pytest.raises(ValueError, match="tie_all_embeddings needs one vocabulary"):
+        Transformer.from_preset("tiny", vocab, vocab + 1, tie_all_embeddings=True)

@@ -35,6 +35,7 @@ class TransformerConfig:
     norm_first: bool = False  # False: post-norm (the seed); True: pre-norm
     max_length: int = 256  # positions with an encoding, per side
     tie_embeddings: bool = False  # output projection = target embedding table
+    tie_all_embeddings: bool = False  # one table: source = target = output projection
     activation: str = "relu"  # feed-forward activation
     layer_norm_epsilon: float = 1e-5  # PyTorch's default
 
@@ -42,6 +43,11 @@ class TransformerConfig:
         for name in ("src_vocab_size", "tgt_vocab_size", "max_length", "ff_dim"):
             if getattr(self, name) <= 0:
                 raise ValueError(f"{name} must be positive, got {getattr(self, name)}.")
+        if self.tie_all_embeddings and self.src_vocab_size != self.tgt_vocab_size:
+            raise ValueError(
+                "tie_all_embeddings needs one vocabulary for both languages, got "
+                f"src_vocab_size={self.src_vocab_size} and tgt_vocab_size={self.tgt_vocab_size}."
+            )
         if self.d_model <= 0 or self.num_heads <= 0 or self.d_model % self.num_heads:
             raise ValueError(
                 "d_model must be a positive multiple of num_heads, got "
@@ -109,6 +115,15 @@ class Transformer(keras.Model):
             activation=config.activation,
             layer_norm_epsilon=config.layer_norm_epsilon, dtype=self.dtype_policy,
         )
+        if config.tie_all_embeddings:
+            # One table for a joint vocabulary (Press & Wolf 2017), as the encoder's and
+            # decoder's default: normal with stddev D^-0.5.
+            stack["token_embedding"] = keras.layers.Embedding(
+                config.src_vocab_size, config.d_model,
+                embeddings_initializer=keras.initializers.RandomNormal(
+                    stddev=config.d_model**-0.5),
+                dtype=self.dtype_policy, name="shared_token_embedding",
+            )
         self.encoder = Encoder(
             config.num_encoder_layers, config.src_vocab_size, name="encoder", **stack
         )
@@ -117,7 +132,7 @@ class Transformer(keras.Model):
         )
         self.remove_padding = False
         self.output_projection = None
-        if not config.tie_embeddings:
+        if not (config.tie_embeddings or config.tie_all_embeddings):
             self.output_projection = keras.layers.Dense(
                 config.tgt_vocab_size, dtype=self.dtype_policy, name="output_projection"
             )

@@ -87,3 +87,32 @@ def test_load_split_yields_source_target_strings(source_dir, tmp_path):
     pairs = load_split("validation", "en-de", data_dir=str(tmp_path / "tfds"))
     got = sorted((s.decode(), t.decode()) for s, t in pairs.as_numpy_iterator())
     assert got == sorted((en, de) for de, en in REQUIRED["val"])
+
+
+def test_joint_vocabulary_is_one_model_for_both_languages(tmp_path):
+    rows = [(f"olá mundo {i}", f"hello world {i}") for i in range(30)]
+    tsv = tmp_path / "pairs.tsv"
+    tsv.write_text("".join(f"{s}\t{t}\n" for s, t in rows), encoding="utf-8")
+    config = run_config.from_dict({
+        "data": {"source": "files", "source_language": "pt", "target_language": "en",
+                 "splits": {"train": str(tsv), "validation": str(tsv)},
+                 "vocab_size": FIXTURE_VOCAB_SIZE, "joint_vocabulary": True,
+                 "tokenizer_sample": 10},
+        "model": {"tie_all_embeddings": True}})
+    run_dir = tmp_path / "run"
+    _, _, (source, target), _ = prepare.prepare_run(config, str(run_dir))
+    assert os.listdir(run_dir / "vocab") == ["pt+en.cased.400.model"]
+    assert source._model == target._model
+    # Both languages' words are pieces of it: "olá" and "hello" are not split into bytes.
+    assert len(source.tokenize(tf.constant(["olá", "hello"])).to_list()[0]) == 3
+
+
+def test_the_tokenizer_sample_is_bounded(tmp_path):
+    rows = "".join(f"s{i}\tt{i}\n" for i in range(100))
+    (tmp_path / "a.tsv").write_text(rows, encoding="utf-8")
+    corpus = prepare.open_corpus(run_config.from_dict({"data": {
+        "source": "files", "source_language": "x", "target_language": "y",
+        "splits": {"train": str(tmp_path / "a.tsv"), "validation": str(tmp_path / "a.tsv")}}}
+    ).data)
+    reports, sample = prepare.scan(corpus, sample_size=7)
+    assert len(sample) == 7 and len(set(sample)) == 7 and reports["train"].pairs == 100

@@ -37,6 +37,9 @@ class PositionalEmbedding(keras.layers.Layer):
         embeddings_initializer: initializer of the token table. Defaults to
             normal with stddev D^-0.5, so that the scaled embedding has unit
             variance (and a tied output projection starts small).
+        token_embedding: optional `keras.layers.Embedding` (vocab_size, D) to
+            use instead of a table of its own: one table shared by the
+            encoder and the decoder (`Transformer` `tie_all_embeddings`).
 
     Call arguments:
         token_ids: int `(B, T)`.
@@ -62,6 +65,7 @@ class PositionalEmbedding(keras.layers.Layer):
         max_length=256,
         dropout=0.0,
         embeddings_initializer=None,
+        token_embedding=None,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -79,16 +83,18 @@ class PositionalEmbedding(keras.layers.Layer):
             or keras.initializers.RandomNormal(stddev=d_model**-0.5)
         )
         self.table = sinusoidal_table(max_length, d_model)
+        self._shared_embedding = token_embedding
 
     def build(self, token_ids_shape):
-        self.token_embedding = keras.layers.Embedding(
+        self.token_embedding = self._shared_embedding or keras.layers.Embedding(
             self.vocab_size,
             self.d_model,
             embeddings_initializer=self.embeddings_initializer,
             dtype=self.dtype_policy,
             name="token_embedding",
         )
-        self.token_embedding.build(token_ids_shape)
+        if not self.token_embedding.built:
+            self.token_embedding.build(token_ids_shape)
         self.dropout_layer = Dropout(
             self.dropout, dtype=self.dtype_policy, name="embedding_dropout"
         )

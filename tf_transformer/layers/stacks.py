@@ -29,9 +29,11 @@ class _Stack(keras.layers.Layer):
         max_length=256,
         activation="relu",
         layer_norm_epsilon=1e-5,
+        token_embedding=None,
         **kwargs,
     ):
         super().__init__(**kwargs)
+        self.token_embedding = token_embedding  # shared table (PositionalEmbedding)
         if num_layers <= 0:
             raise ValueError(f"num_layers must be positive, got num_layers={num_layers}.")
         self.num_layers = num_layers
@@ -49,7 +51,7 @@ class _Stack(keras.layers.Layer):
     def build(self, token_ids_shape):
         self.embedding = PositionalEmbedding(
             self.vocab_size, self.d_model, self.max_length, self.dropout,
-            dtype=self.dtype_policy, name="embedding",
+            token_embedding=self.token_embedding, dtype=self.dtype_policy, name="embedding",
         )
         self.embedding.build(token_ids_shape)
         self.blocks = []

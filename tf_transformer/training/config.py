@@ -37,6 +37,7 @@ class ModelConfig:
     norm_first: Optional[bool] = None  # seed: false (post-norm)
     max_length: Optional[int] = None  # positions per side; seed: 256
     tie_embeddings: Optional[bool] = None  # output layer = target embeddings; seed: false
+    tie_all_embeddings: Optional[bool] = None  # source = target = output (joint vocabulary)
 
     def overrides(self) -> dict:
         """The non-null architecture fields, for `Transformer.from_preset`."""
@@ -197,6 +198,9 @@ def _check_ranges(config):
     if source not in ("multi30k", "files") and not (source.startswith("tfds:") and source[5:]):
         raise ConfigError(f"data.source must be multi30k, files or tfds:NAME/CONFIG, got "
                           f"{source!r}.")
+    if config.model.tie_all_embeddings and not config.data.joint_vocabulary:
+        raise ConfigError("model.tie_all_embeddings=true needs data.joint_vocabulary=true "
+                          "(the source and target share one embedding table).")
     if config.callbacks.final_weights == "best" and not config.callbacks.save_best:
         raise ConfigError("callbacks.final_weights=best needs callbacks.save_best=true.")
     if config.callbacks.monitor == "val_bleu" and not config.callbacks.bleu_every_epochs:
