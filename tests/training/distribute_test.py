@@ -21,12 +21,12 @@ SCRIPT = os.path.join(os.path.dirname(__file__), "distributed_run.py")
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
-def launch(mode, tf_config=None):
+def launch(mode, tf_config=None, *args):
     env = dict(os.environ, PYTHONPATH=ROOT, TF_CPP_MIN_LOG_LEVEL="3")
     env.pop("TF_CONFIG", None)
     if tf_config:
         env["TF_CONFIG"] = json.dumps(tf_config)
-    return subprocess.Popen([sys.executable, SCRIPT, mode], env=env, cwd=ROOT,
+    return subprocess.Popen([sys.executable, SCRIPT, mode, *args], env=env, cwd=ROOT,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
@@ -67,6 +67,19 @@ def test_two_workers_equal_one_device(local):
                  for i in range(2)]
     for process in processes:
         assert_same_training(result(process)["multi_worker"], local["single"])
+
+
+@pytest.mark.slow
+def test_two_workers_see_disjoint_pairs_within_an_epoch(tmp_path):
+    # `tf-transformer train`'s dataset of a files corpus, under MultiWorkerMirroredStrategy.
+    workers = [f"localhost:{free_port()}" for _ in range(2)]
+    processes = [launch("shards", {"cluster": {"worker": workers},
+                                   "task": {"type": "worker", "index": i}}, str(tmp_path))
+                 for i in range(2)]
+    first, second = (result(process)["shards"] for process in processes)
+    assert first["seen"] and second["seen"]
+    assert not set(first["seen"]) & set(second["seen"])
+    assert sorted(first["seen"] + second["seen"]) == sorted(first["corpus"])
 
 
 def test_strategy_choice(monkeypatch):

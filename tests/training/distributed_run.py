@@ -5,10 +5,14 @@ before TensorFlow starts):
 
     python distributed_run.py local         # one device, then MirroredStrategy over 2 logical CPUs
     python distributed_run.py multi_worker  # one MultiWorkerMirroredStrategy worker (TF_CONFIG)
+    python distributed_run.py shards FOLDER # the source sentences one worker trains on
 
 Prints one JSON line {mode: {"replicas": int, "losses": [...], "checksum": float}}:
 the loss of every step (global batches of 8 pairs with uneven padding, dropout 0, the
-seed's Adam, the same initial weights) and the sum of |weights| after training.
+seed's Adam, the same initial weights) and the sum of |weights| after training; for
+`shards`, {"shards": {"seen": [...], "corpus": [...]}}: the source sentences of the
+batches this worker gets in one epoch of `tf-transformer train`'s training dataset,
+and all the training sources.
 """
 
 import json
@@ -55,6 +59,29 @@ def train(strategy):
             "checksum": float(sum(np.abs(w).sum() for w in model.get_weights()))}
 
 
+def shard(folder):
+    from tests import synthetic
+    from tf_transformer.training.config import from_dict
+    from tf_transformer.training.distribute import make_strategy, worker_index
+    from tf_transformer.training.trainer import _datasets
+
+    strategy = make_strategy("multi_worker")
+    rows = [(f"{i} {source}", target) for i, (source, target) in
+            enumerate(synthetic.pairs(300, seed=5))]  # numbered: every source is unique
+    corpus = os.path.join(folder, f"train{worker_index()}.tsv")
+    synthetic.write_tsv(corpus, rows)
+    config = from_dict({"data": {
+        "source": "files", "source_language": "sx", "target_language": "tx", "vocab_size": 320,
+        "splits": {"train": corpus, "validation": corpus}, "max_tokens": 256}})
+    _, _, (source_tokenizer, _), train, _ = _datasets(
+        config, os.path.join(folder, f"run{worker_index()}"))
+    seen = []
+    for batch in strategy.experimental_distribute_dataset(train):
+        for (source, _), _ in strategy.experimental_local_results(batch):
+            seen += [s.decode("utf-8") for s in source_tokenizer.detokenize(source).numpy()]
+    return {"seen": seen, "corpus": [source for source, _ in rows]}
+
+
 def main(mode):
     if mode == "local":
         cpu = tf.config.list_physical_devices("CPU")[0]
@@ -65,6 +92,8 @@ def main(mode):
     if mode == "local":
         results = {"single": train(make_strategy("default")),
                    "mirrored": train(make_strategy("mirrored", ["/cpu:0", "/cpu:1"]))}
+    elif mode == "shards":
+        results = {mode: shard(sys.argv[2])}
     else:
         results = {mode: train(make_strategy(mode))}
     print(json.dumps(results))
