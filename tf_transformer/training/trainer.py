@@ -114,8 +114,9 @@ def _datasets(config: RunConfig, run_dir: str):
                          seed=config.training.seed, shuffle_buffer_size=data.shuffle_buffer,
                          cache=cache, **batching)
     # Under MultiWorkerMirroredStrategy each worker builds the same seeded sequence of
-    # batches and keeps every N-th one: disjoint pairs, the same number of steps on
-    # every worker (file-based sharding would fail on a one-file TFDS split).
+    # batches, tf.distribute splits every batch over the replicas and each worker keeps
+    # its pieces: disjoint pairs, the same number of steps on every worker (sharding
+    # by file would fail on a one-file TFDS split and give workers uneven shares).
     options = tf.data.Options()
     options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
     train = train.with_options(options)
