@@ -16,6 +16,8 @@ import yaml
 from tests import synthetic
 from tests.export.conftest import decode_strings, run_reload_check
 from tf_transformer import cli
+from tf_transformer.decoding.run import load_split_pairs
+from tf_transformer.errors import UserError
 
 pytestmark = pytest.mark.slow
 
@@ -77,6 +79,21 @@ def test_evaluate_split_scores_far_above_chance(trained_run):
     (greedy,) = json.loads((trained_run / "eval" / "test.metrics.json").read_text())
     assert greedy["sentences"] == 100
     assert greedy["scores"]["bleu"] >= 50
+    with pytest.raises(UserError, match="this run's splits are train, validation, test"):
+        load_split_pairs(str(trained_run), "test_2016_flickr")
+
+
+def test_evaluate_scores_any_aligned_files(trained_run, corpus):
+    # The validation files, scored as --source/--reference: the same pairs as the split.
+    assert cli.main(["evaluate", "--run", str(trained_run), "--beam-size", "1",
+                     "--source", str(corpus / "corpus" / "valid.sx"),
+                     "--reference", str(corpus / "corpus" / "valid.tx")]) == 0
+    assert cli.main(["evaluate", "--run", str(trained_run), "--beam-size", "1",
+                     "--split", "validation"]) == 0
+    eval_dir = trained_run / "eval"
+    for name in ("source", "reference", "greedy"):
+        assert ((eval_dir / f"source.{name}.txt").read_text()
+                == (eval_dir / f"validation.{name}.txt").read_text())
 
 
 def test_the_exported_model_translates_the_pair_in_a_fresh_process(trained_run, tmp_path):

@@ -1,6 +1,7 @@
-"""Multi30k data: TFDS builder, in-graph SentencePiece tokenizers, tf.data pipelines.
+"""Data: corpora (Multi30k, files, TFDS), in-graph SentencePiece tokenizers, tf.data pipelines.
 
 Importing this package registers the TFDS builder `multi30k` (configs "de-en", "en-de").
+`prepare.open_corpus` opens the corpus a run config names (docs/own_data.md).
 """
 
 from tf_transformer.data.multi30k import Multi30k, multi30k_dir

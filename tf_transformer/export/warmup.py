@@ -16,15 +16,6 @@ from tf_transformer.export.client import make_predict_request
 
 WARMUP_FILE = os.path.join("assets.extra", "tf_serving_warmup_requests")
 
-# A few ordinary source sentences per language (the content barely matters: the
-# first run of each signature is what is slow).
-WARMUP_SENTENCES = {
-    "de": ["Ein Mann fährt Fahrrad.", "Zwei Hunde spielen im Schnee.",
-           "Eine Frau mit einem roten Hut liest ein Buch auf einer Bank im Park."],
-    "en": ["A man rides a bicycle.", "Two dogs are playing in the snow.",
-           "A woman in a red hat is reading a book on a bench in the park."],
-}
-
 
 def warmup_requests(model_name: str, sentences, signatures=("serving_default",
                                                              "translate_greedy")) -> list:
