@@ -19,6 +19,7 @@ more `training.epochs`); any other change of the config is refused.
 """
 
 import dataclasses
+import itertools
 import os
 import shutil
 
@@ -128,10 +129,9 @@ def _bleu_callback(config: RunConfig, model, tokenizers, corpus):
     """Validation BLEU of greedy translations of the first `bleu_samples` pairs."""
     from tf_transformer.decoding.translator import Translator
 
-    sources, references = corpus.texts("validation")
-    samples = config.callbacks.bleu_samples
-    return cb.BleuEvaluation(Translator(model, *tokenizers).translate, sources[:samples],
-                             references[:samples], config.callbacks.bleu_every_epochs)
+    pairs = list(itertools.islice(corpus.iter_pairs("validation"), config.callbacks.bleu_samples))
+    return cb.BleuEvaluation(Translator(model, *tokenizers).translate, [s for s, _ in pairs],
+                             [t for _, t in pairs], config.callbacks.bleu_every_epochs)
 
 
 def _callbacks(config: RunConfig, run_dir: str, model, weights, tokenizers, corpus, backup):
