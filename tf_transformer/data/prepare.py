@@ -15,11 +15,14 @@ train = make_dataset(load_split("train"), source_tokenizer, target_tokenizer, ma
 
 import argparse
 import os
+import socket
 import sys
 import time
+import urllib.parse
 
 import tensorflow as tf
 import tensorflow_datasets as tfds
+from etils import epath
 from tqdm import tqdm
 
 from tf_transformer.data import multi30k
@@ -30,6 +33,12 @@ from tf_transformer.data.tokenizer import (
     build_tokenizer,
     round_trip_failures,
 )
+from tf_transformer.errors import UserError
+
+
+class DataError(UserError, ValueError):
+    """Data that cannot be found or built as asked (a missing file, an unknown split)."""
+
 
 CONFIGS = tuple(config.name for config in multi30k.Multi30k.BUILDER_CONFIGS)
 
@@ -46,11 +55,35 @@ def prepared_builder(
         source_dir: folder with the raw files, used as TFDS manual_dir (default:
             `$MULTI30K_DIR`, else download).
     """
+    if source_dir is not None:
+        # An explicit folder must hold the files: never fall back to a download.
+        if not os.path.isdir(source_dir):
+            raise DataError(f"--source-dir {source_dir} is not a folder: give the folder that "
+                            "holds the Multi30k files (train.de.gz, train.en.gz, val.de.gz, ...).")
+        try:
+            multi30k.local_paths(epath.Path(source_dir))
+        except FileNotFoundError as error:
+            raise DataError(str(error)) from None
     builder = tfds.builder(f"multi30k/{config}", data_dir=data_dir)
+    if not builder.is_prepared() and source_dir is None and multi30k.multi30k_dir() is None:
+        _check_download_possible()
     builder.download_and_prepare(
         download_config=tfds.download.DownloadConfig(manual_dir=source_dir)
     )
     return builder
+
+
+def _check_download_possible() -> None:
+    """Fails at once, instead of after minutes of retries, when the download host is
+    unreachable."""
+    host = urllib.parse.urlparse(multi30k.URL_TEMPLATE).hostname
+    try:
+        socket.create_connection((host, 443), timeout=10).close()
+    except OSError as error:
+        raise DataError(
+            f"Multi30k is not prepared yet and {host} cannot be reached to download it "
+            f"({error}). Put the Multi30k .gz files in a folder and pass --source-dir DIR "
+            f"(or set {multi30k.MULTI30K_DIR_ENV}=DIR), or connect to the internet.") from None
 
 
 def load_split(
@@ -61,6 +94,9 @@ def load_split(
 ) -> tf.data.Dataset:
     """Scalar (source, target) string pairs of a split ("train", "validation", ...)."""
     builder = prepared_builder(config, data_dir, source_dir)
+    if split.split("[")[0] not in builder.info.splits:
+        raise DataError(f"Unknown split {split!r}; multi30k/{config} has "
+                        f"{', '.join(builder.info.splits)}.")
     return builder.as_dataset(split=split, as_supervised=True, shuffle_files=False)
 
 
@@ -183,9 +219,8 @@ def run(args: argparse.Namespace) -> int:
             vocab_size=args.vocab_size,
             lowercase=args.lowercase,
         )
-    except (FileNotFoundError, ValueError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 1
+    except (FileNotFoundError, ValueError) as e:  # missing or malformed Multi30k files
+        raise DataError(str(e)) from e
     langs = (builder.builder_config.source, builder.builder_config.target)
     for lang, tokenizer in zip(langs, tokenizers):
         path = tokenizer.model_file.asset_path.numpy().decode()

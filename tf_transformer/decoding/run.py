@@ -37,13 +37,18 @@ def model_files(config, vocab_dir: str) -> list:
             for lang in data.pair.split("-")]
 
 
+def build_tokenizers(config, vocab_dir: str):
+    """(source, target) `Tokenizer`s of `config` from the models in `vocab_dir`."""
+    from tf_transformer.data.tokenizer import Tokenizer
+
+    return tuple(Tokenizer(path, lowercase=config.data.lowercase)
+                 for path in model_files(config, vocab_dir))
+
+
 def build_from_config(config, vocab_dir: str):
     """(model with its variables created, source_tokenizer, target_tokenizer) of
     `config`, with the tokenizers of `vocab_dir` (see `model_files`); no weights loaded."""
-    from tf_transformer.data.tokenizer import Tokenizer
-
-    source_tokenizer, target_tokenizer = (
-        Tokenizer(path, lowercase=config.data.lowercase) for path in model_files(config, vocab_dir))
+    source_tokenizer, target_tokenizer = build_tokenizers(config, vocab_dir)
     model = build_model(config.model, source_tokenizer.vocab_size, target_tokenizer.vocab_size)
     model((np.ones((1, 2), np.int32), np.ones((1, 2), np.int32)))  # create the variables
     return model, source_tokenizer, target_tokenizer
@@ -70,7 +75,12 @@ def load_run(run_dir: str, weights: str | None = None):
 
 def load_split_pairs(run_dir: str, split: str):
     """(sources, references): the split of the run's dataset as two lists of str."""
+    return split_pairs(load_run_config(run_dir), split)
+
+
+def split_pairs(config, split: str):
+    """(sources, references): the split of `config`'s dataset as two lists of str."""
     from tf_transformer.data.prepare import load_split_texts
 
-    data = load_run_config(run_dir).data
+    data = config.data
     return load_split_texts(split, data.pair, data_dir=data.tfds_dir, source_dir=data.data_dir)

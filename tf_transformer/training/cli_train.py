@@ -2,7 +2,6 @@
 
 import argparse
 import os
-import sys
 
 import yaml
 
@@ -35,12 +34,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Trains as the config says; returns the exit status (2 for a bad config)."""
-    try:
-        config = run_config.load(args.config, args.overrides)
-    except run_config.ConfigError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
+    """Trains as the config says; returns the exit status (a bad config raises
+    `ConfigError`, which `tf-transformer` prints as one line)."""
+    config = run_config.load(args.config, args.overrides)
     if args.print_config:
         print(yaml.safe_dump(config.to_dict(), sort_keys=False), end="")
         return 0
@@ -48,10 +44,6 @@ def run(args: argparse.Namespace) -> int:
     run_dir = args.run_dir or os.path.join("runs", name)
     from tf_transformer.training.trainer import train  # TensorFlow starts here
 
-    try:
-        train(config, run_dir, verbose=args.verbose)
-    except (run_config.ConfigError, FileNotFoundError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
+    train(config, run_dir, verbose=args.verbose)
     print(f"Run directory: {run_dir} (final weights: {os.path.join(run_dir, 'model.weights.h5')})")
     return 0

@@ -16,8 +16,10 @@ from typing import Literal, Optional
 
 import yaml
 
+from tf_transformer.errors import UserError
 
-class ConfigError(ValueError):
+
+class ConfigError(UserError, ValueError):
     """A run config (file or `--set` override) names a bad key or value."""
 
 
