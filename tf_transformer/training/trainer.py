@@ -28,6 +28,7 @@ import tensorflow as tf
 from tf_transformer.model import Transformer
 from tf_transformer.training import callbacks as cb
 from tf_transformer.training import config as run_config
+from tf_transformer.training import precision
 from tf_transformer.training.config import ConfigError, ModelConfig, RunConfig
 from tf_transformer.training.distribute import (
     is_chief, is_multi_worker, make_strategy, patch_multi_worker_metrics, worker_index)
@@ -208,7 +209,7 @@ def train(config: RunConfig, run_dir: str, verbose="auto") -> keras.callbacks.Hi
     _prepare_run_dir(config, run_dir)
     _configure_threads(config.training)
     previous_policy = keras.mixed_precision.global_policy()
-    keras.mixed_precision.set_global_policy(config.training.mixed_precision)
+    keras.mixed_precision.set_global_policy(precision.resolve(config.training.mixed_precision))
     try:
         return _fit(config, run_dir, verbose)
     finally:
