@@ -35,7 +35,8 @@ def test_help_and_version_do_not_import_tensorflow():
 def test_python_dash_m_is_the_cli():
     result = subprocess.run([sys.executable, "-m", "tf_transformer", "--version"], cwd=ROOT,
                             capture_output=True, text=True, timeout=60)
-    assert (result.returncode, result.stdout) == (0, f"tf-transformer {tf_transformer.__version__}\n")
+    expected = f"tf-transformer {tf_transformer.__version__}\n"
+    assert (result.returncode, result.stdout) == (0, expected)
 
 
 def test_version_is_the_one_of_setup_cfg():

@@ -89,7 +89,8 @@ def test_plot_writes_a_png_per_layer_and_kind(run, tmp_path, capsys):
         "encoder_self_attention_layer1.png", "encoder_self_attention_layer2.png"]
     capsys.readouterr()
     assert run("plot", ["  "]) == 2
-    assert capsys.readouterr().err == "tf-transformer: error: Nothing to plot: the sentence is empty.\n"
+    error = "tf-transformer: error: Nothing to plot: the sentence is empty.\n"
+    assert capsys.readouterr().err == error
 
 
 def test_from_run_dir_restores_the_translator(toy_translator, tmp_path):
