@@ -20,7 +20,7 @@ from tf_transformer.errors import UserError
 from tf_transformer.export.versions import existing_versions
 
 SHIPPED_MODEL = os.path.join("saved_models", "multi30k_de_en")
-RUN_CONFIG = "config.yaml"  # of a run, and of an export under assets/
+RUN_CONFIG = "config.yaml"  # of a run (an export has it under assets/)
 SAVED_MODEL = "saved_model.pb"
 # Where a source checkout (or an editable install) has it.
 CHECKOUT_SHIPPED_MODEL = os.path.join(
@@ -32,12 +32,6 @@ _WHAT_MODEL_TAKES = ("--model takes a training run directory, an export version 
 class ModelLocation(NamedTuple):
     kind: str  # "run" or "export"
     path: str  # the run directory or the version folder
-
-    def config_path(self) -> str:
-        """The run config: RUN/config.yaml or VERSION/assets/config.yaml."""
-        if self.kind == "run":
-            return os.path.join(self.path, RUN_CONFIG)
-        return os.path.join(self.path, "assets", RUN_CONFIG)
 
 
 def shipped_model_dir() -> str:

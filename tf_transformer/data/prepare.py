@@ -16,7 +16,6 @@ train = make_dataset(load_split("train"), source_tokenizer, target_tokenizer, ma
 import argparse
 import os
 import socket
-import sys
 import time
 import urllib.parse
 

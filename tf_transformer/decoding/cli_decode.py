@@ -40,7 +40,6 @@ from tqdm import tqdm
 
 from tf_transformer import artifacts
 from tf_transformer.errors import UserError
-from tf_transformer.training import config as run_config
 
 # TensorFlow is imported on first use, so that `--help` answers at once.
 
@@ -75,10 +74,14 @@ def _locate(args) -> artifacts.ModelLocation:
                         f"{location.path} is an export.")
     # Search defaults: the run config's `decoding` section, as `tf-transformer export`
     # serves it; an export records the search it serves there.
-    from tf_transformer.decoding.run import search_options
+    from tf_transformer.decoding.run import load_run_config, search_options
 
-    path = location.config_path()
-    config = run_config.load(path) if os.path.exists(path) else run_config.RunConfig()
+    if location.kind == "export":
+        from tf_transformer.export.reload import load_export_config
+
+        config = load_export_config(location.path)
+    else:
+        config = load_run_config(location.path)
     args.beam_size, args.alpha = search_options(config, args.beam_size, args.alpha)
     if args.beam_size < 1:
         raise UserError(f"--beam-size must be >= 1, got {args.beam_size}.")
