@@ -109,3 +109,4 @@ def test_native_log_lines_are_dropped_and_everything_else_kept():
     assert result.stderr == (b"keep 1\n\r 50%|##\r100%|####\n"
                              b"E0000 00:00:1796045335.5    5954 kernel.cc:52] a real error\n"
                              b"no newline")
+
