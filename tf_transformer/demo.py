@@ -17,8 +17,9 @@ import os
 import sys
 import time
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-SERVABLE = os.path.join(REPO, "saved_models", "multi30k_de_en", "1")
+from tf_transformer.artifacts import CHECKOUT_SHIPPED_MODEL
+
+SERVABLE = os.path.join(CHECKOUT_SHIPPED_MODEL, "1")
 SPLIT = "test_2016_flickr"
 SENTENCES = [
     "Ein Mann fährt mit dem Fahrrad eine Straße entlang.",

@@ -2,6 +2,7 @@ import argparse
 import json
 import os
 
+import pytest
 import tensorflow as tf
 import yaml
 
@@ -61,11 +62,28 @@ def test_prepare_trains_the_same_tokenizers_as_before(source_dir, tmp_path):
         assert got._model == want._model
 
 
-def test_prepare_reports_a_missing_file_and_fails(source_dir, tmp_path, capsys):
+def test_prepare_reports_a_missing_file_and_fails(source_dir, tmp_path):
     (source_dir / "train.en.gz").unlink()
     config = write_config(tmp_path, tfds_dir=str(tmp_path / "tfds"))
-    assert prepare.run(parse("--config", config, "--run-dir", str(tmp_path / "run"))) == 2
-    assert "train.en.gz not found" in capsys.readouterr().err
+    with pytest.raises(prepare.DataError, match="train.en.gz not found"):
+        prepare.run(parse("--config", config, "--run-dir", str(tmp_path / "run")))
+
+
+def test_an_unknown_split_is_refused_with_the_known_ones(source_dir, tmp_path):
+    with pytest.raises(prepare.DataError,
+                       match="Unknown split 'bogus'; multi30k/de-en has train, validation"):
+        load_split("bogus", data_dir=str(tmp_path / "tfds"))
+
+
+def test_no_network_is_an_error_at_once(monkeypatch, tmp_path):
+    monkeypatch.delenv("MULTI30K_DIR", raising=False)
+
+    def unreachable(address, timeout):
+        raise OSError("Name or service not known")
+
+    monkeypatch.setattr(prepare.socket, "create_connection", unreachable)
+    with pytest.raises(prepare.DataError, match="github.com cannot be reached.*--source-dir"):
+        prepare.prepared_builder(data_dir=str(tmp_path / "tfds"))
 
 
 def test_load_tokenizers_caches_per_language_casing_and_size(source_dir, tmp_path):

@@ -7,7 +7,7 @@ import sys
 import pytest
 
 from tf_transformer import cli
-from tf_transformer.decoding import cli_decode
+from tf_transformer.decoding import run as decoding_run
 from tf_transformer.decoding.translator import Translator
 from tf_transformer.training import config as run_config
 
@@ -24,6 +24,7 @@ def run(monkeypatch, toy_translator, tmp_path):
         return toy_translator
 
     monkeypatch.setattr(Translator, "from_run_dir", from_run_dir)
+    run_config.dump(run_config.RunConfig(), str(tmp_path / "config.yaml"))
 
     def run(name, argv):
         return cli.main([name, "--run", str(tmp_path)] + argv)
@@ -67,8 +68,8 @@ def test_search_options_default_to_the_run_config(run, toy_translator, monkeypat
 
 def test_evaluate_prints_signature_and_writes_results(run, monkeypatch, capsys, tmp_path):
     references = ["A MAN RIDES A BIKE.", "", "THE WOMAN RUNS IN THE PARK.", "CHILD."]
-    monkeypatch.setattr(cli_decode, "load_split_pairs",
-                        lambda run_dir, split: (split or "test_2016_flickr", LINES, references))
+    monkeypatch.setattr(decoding_run, "split_pairs",
+                        lambda config, split: (split or "test_2016_flickr", LINES, references))
     assert run("evaluate", ["--beam-size", "2", "--output-dir", str(tmp_path / "eval")]) == 0
     assert run.calls[-1] == {"jit_compile": False, "use_cache": True}
     out = capsys.readouterr().out
@@ -87,8 +88,10 @@ def test_plot_writes_a_png_per_layer_and_kind(run, tmp_path, capsys):
     assert sorted(os.listdir(tmp_path / "p")) == [
         "cross_attention_layer1.png", "cross_attention_layer2.png",
         "encoder_self_attention_layer1.png", "encoder_self_attention_layer2.png"]
-    with pytest.raises(SystemExit, match="empty"):
-        run("plot", ["  "])
+    capsys.readouterr()
+    assert run("plot", ["  "]) == 2
+    error = "tf-transformer: error: Nothing to plot: the sentence is empty.\n"
+    assert capsys.readouterr().err == error
 
 
 def test_from_run_dir_restores_the_translator(toy_translator, tmp_path):
@@ -112,8 +115,8 @@ def test_from_run_dir_restores_the_translator(toy_translator, tmp_path):
 
 
 def test_evaluate_uncached_and_xla_flags_reach_the_translator(run, monkeypatch, tmp_path):
-    monkeypatch.setattr(cli_decode, "load_split_pairs",
-                        lambda run_dir, split: (split, LINES, LINES))
+    monkeypatch.setattr(decoding_run, "split_pairs",
+                        lambda config, split: (split, LINES, LINES))
     run("evaluate", ["--beam-size", "1", "--uncached", "--xla", "--limit", "1",
                      "--output-dir", str(tmp_path / "eval")])
     assert run.calls[-1] == {"jit_compile": True, "use_cache": False}

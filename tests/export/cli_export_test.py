@@ -1,22 +1,19 @@
 """`tf-transformer export` (the shared `exported` fixture runs it once) and its errors."""
 
 import argparse
+import dataclasses
 import os
 
 import pytest
 
-from tests.export.conftest import BEAM_SIZE, MODEL_NAME
+from tests.export.conftest import ALPHA, BEAM_SIZE, MODEL_NAME
+from tf_transformer import cli
 from tf_transformer.export import cli_export
+from tf_transformer.training import config as run_config
 from tf_transformer.training.config import RunConfig
 
 # Uses the trained, exported model of conftest.py (built once, ~20 s).
 pytestmark = pytest.mark.slow
-
-
-def run(argv):
-    parser = argparse.ArgumentParser()
-    cli_export.add_arguments(parser)
-    return cli_export.run(parser.parse_args(argv))
 
 
 def test_export_prints_where_everything_went(exported):
@@ -43,15 +40,24 @@ def test_defaults():
 ])
 def test_errors_name_the_problem_and_change_nothing(exported, run_dir, capsys, extra, message):
     before = sorted(os.listdir(os.path.join(exported.output_dir, MODEL_NAME)))
-    argv = ["--run", str(run_dir), "--name", MODEL_NAME,
+    argv = ["export", "--run", str(run_dir), "--name", MODEL_NAME,
             "--output-dir", str(exported.output_dir)] + extra
-    assert run(argv) == 1
-    assert message in capsys.readouterr().err
+    assert cli.main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("tf-transformer: error: ") and message in err
     assert sorted(os.listdir(os.path.join(exported.output_dir, MODEL_NAME))) == before
 
 
 def test_a_folder_that_is_not_a_run_is_reported(tmp_path, capsys):
-    assert run(["--run", str(tmp_path), "--name", MODEL_NAME,
-                "--output-dir", str(tmp_path / "out")]) == 1
+    assert cli.main(["export", "--run", str(tmp_path), "--name", MODEL_NAME,
+                     "--output-dir", str(tmp_path / "out")]) == 2
     assert "tf-transformer train" in capsys.readouterr().err
     assert not (tmp_path / "out").exists()
+
+
+def test_the_export_records_the_search_it_serves(exported, run_dir):
+    recorded = run_config.load(os.path.join(exported.path, "assets", "config.yaml"))
+    assert (recorded.decoding.beam_size, recorded.decoding.alpha) == (BEAM_SIZE, ALPHA)
+    # Everything else is the run's config.
+    run = run_config.load(os.path.join(run_dir, "config.yaml"))
+    assert dataclasses.replace(recorded, decoding=run.decoding) == run

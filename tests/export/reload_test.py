@@ -25,10 +25,13 @@ def test_every_weight_comes_back_exactly(exported, trained):
         trained.source_tokenizer.vocab_size, trained.target_tokenizer.vocab_size)
 
 
-def test_from_export_translates_like_the_serving_signature(exported, loaded):
-    served = loaded.signatures["translate_greedy"](inputs=SENTENCES)["translations"]
+def test_from_export_translates_like_the_serving_signatures(exported, loaded):
     translator = Translator.from_export(exported.path)
-    assert translator.translate(SENTENCES) == [t.decode("utf-8") for t in served.numpy()]
+    # By default with the search serving_default runs (recorded in the export).
+    for signature, beam_size in (("serving_default", None), ("translate_greedy", 1)):
+        served = loaded.signatures[signature](inputs=SENTENCES)["translations"]
+        assert translator.translate(SENTENCES, beam_size) == [
+            t.decode("utf-8") for t in served.numpy()]
 
 
 def test_a_folder_without_the_run_config_is_refused(exported, tmp_path):

@@ -6,7 +6,9 @@ import os
 import pytest
 
 from tests.export.conftest import decode_strings, run_reload_check
+from tf_transformer import artifacts
 from tf_transformer.demo import SERVABLE as SHIPPED
+from tf_transformer.export.reload import load_export_config
 
 # Sentences not in Multi30k, each with words its translation must contain.
 CHECKS = [
@@ -44,3 +46,11 @@ def test_translates_unseen_sentences(report, label):
     for (sentence, words), translation in zip(CHECKS, translations):
         missing = [w for w in words if w not in translation]
         assert not missing, f"{sentence!r} -> {translation!r} lacks {missing}"
+
+
+def test_records_the_search_it_serves_and_the_weights_it_holds():
+    config = load_export_config(SHIPPED)
+    # serving_default: beam 4, alpha 1.0 (the model card); the weights average 5 epochs.
+    assert (config.decoding.beam_size, config.decoding.alpha) == (4, 1.0)
+    assert (config.callbacks.final_weights, config.callbacks.average_last) == ("average", 5)
+    assert artifacts.locate(None) == artifacts.ModelLocation("export", SHIPPED)

@@ -60,7 +60,8 @@ def test_partial_file_keeps_defaults(tmp_path):
     ("trainin.epochs=3", "Unknown config section 'trainin'.*valid sections: "
                          "\\['callbacks', 'data', 'decoding', 'model', 'optimizer', 'training'\\]"),
     ("training.mixed_precision=bf16",
-     "training.mixed_precision must be one of \\['float32', 'mixed_bfloat16', 'mixed_float16'\\], "
+     "training.mixed_precision must be one of "
+     "\\['auto', 'float32', 'mixed_bfloat16', 'mixed_float16'\\], "
      "got 'bf16'"),
     ("training.epochs=ten", "training.epochs must be int, got 'ten'"),
     ("training.epochs=2.5", "training.epochs must be int, got 2.5"),

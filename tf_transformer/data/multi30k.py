@@ -197,7 +197,7 @@ class Multi30k(tfds.core.GeneratorBasedBuilder):
             }
             paths = dl_manager.download(urls)
         else:
-            paths = _local_paths(folder)
+            paths = local_paths(folder)
         return {
             split: self._generate_examples(
                 paths[file_name(stem, "de")], paths[file_name(stem, "en")]
@@ -239,7 +239,7 @@ def _local_folder(dl_manager) -> epath.Path | None:
     return folder
 
 
-def _local_paths(folder: epath.Path) -> dict[str, epath.Path]:
+def local_paths(folder: epath.Path) -> dict[str, epath.Path]:
     """Paths of the Multi30k files in `folder`: all required ones, the optional ones found."""
     paths = {}
     for stem in REQUIRED_SPLITS.values():

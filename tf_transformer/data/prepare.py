@@ -24,12 +24,14 @@ import itertools
 import json
 import logging
 import os
-import sys
+import socket
 import time
+import urllib.parse
 
 import numpy as np
 import tensorflow as tf
 import tensorflow_datasets as tfds
+from etils import epath
 from tqdm import tqdm
 
 from tf_transformer.data import multi30k
@@ -44,6 +46,11 @@ from tf_transformer.data.tokenizer import (
     round_trip_failures,
 )
 from tf_transformer.errors import UserError
+
+
+class DataError(UserError, ValueError):
+    """Data that cannot be found or built as asked (a missing file, an unknown split)."""
+
 
 logger = logging.getLogger(__name__)
 
@@ -65,11 +72,38 @@ def prepared_builder(
         source_dir: folder with the raw files, used as TFDS manual_dir (default:
             `$MULTI30K_DIR`, else download).
     """
+    if source_dir is not None:
+        # An explicit folder must hold the files: never fall back to a download.
+        if not os.path.isdir(source_dir):
+            raise DataError(f"--source-dir {source_dir} is not a folder: give the folder that "
+                            "holds the Multi30k files (train.de.gz, train.en.gz, val.de.gz, ...).")
+        try:
+            multi30k.local_paths(epath.Path(source_dir))
+        except FileNotFoundError as error:
+            raise DataError(str(error)) from None
     builder = tfds.builder(f"multi30k/{config}", data_dir=data_dir)
-    builder.download_and_prepare(
-        download_config=tfds.download.DownloadConfig(manual_dir=source_dir)
-    )
+    if not builder.is_prepared() and source_dir is None and multi30k.multi30k_dir() is None:
+        _check_download_possible()
+    try:
+        builder.download_and_prepare(
+            download_config=tfds.download.DownloadConfig(manual_dir=source_dir)
+        )
+    except (FileNotFoundError, ValueError) as error:  # missing or malformed Multi30k files
+        raise DataError(str(error)) from error
     return builder
+
+
+def _check_download_possible() -> None:
+    """Fails at once, instead of after minutes of retries, when the download host is
+    unreachable."""
+    host = urllib.parse.urlparse(multi30k.URL_TEMPLATE).hostname
+    try:
+        socket.create_connection((host, 443), timeout=10).close()
+    except OSError as error:
+        raise DataError(
+            f"Multi30k is not prepared yet and {host} cannot be reached to download it "
+            f"({error}). Put the Multi30k .gz files in a folder and pass --source-dir DIR "
+            f"(or set {multi30k.MULTI30K_DIR_ENV}=DIR), or connect to the internet.") from None
 
 
 def load_split(
@@ -80,6 +114,9 @@ def load_split(
 ) -> tf.data.Dataset:
     """Scalar (source, target) string pairs of a split ("train", "validation", ...)."""
     builder = prepared_builder(config, data_dir, source_dir)
+    if split.split("[")[0] not in builder.info.splits:
+        raise DataError(f"Unknown split {split!r}; multi30k/{config} has "
+                        f"{', '.join(builder.info.splits)}.")
     return builder.as_dataset(split=split, as_supervised=True, shuffle_files=False)
 
 
@@ -121,6 +158,7 @@ def vocabulary_files(data, vocab_dir: str) -> list:
 def open_corpus(data) -> Corpus:
     """The `Corpus` of a `DataConfig` (`data.source`: multi30k | files | tfds:NAME/CONFIG)."""
     if data.source == "multi30k":
+        prepared_builder(data.pair, data.tfds_dir, data.data_dir)  # clear errors first
         corpus = TfdsCorpus(f"multi30k/{data.pair}", splits=data.splits,
                             data_dir=data.tfds_dir, manual_dir=data.data_dir)
         if (data.source_language or corpus.source_language,
@@ -313,6 +351,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     from tf_transformer.training.cli_train import add_run_arguments
 
     add_run_arguments(parser)
+    parser.add_argument(
+        "--source-dir", default=None,
+        help="folder with the raw Multi30k files (train.de.gz, ...; sets data.data_dir); "
+             "default $MULTI30K_DIR, else download")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -320,13 +362,11 @@ def run(args: argparse.Namespace) -> int:
     from tf_transformer.training.cli_train import resolve_run
 
     start = time.perf_counter()
-    try:
-        config, run_dir = resolve_run(args)
-        print(f"Preparing {config.data.source} data for {run_dir} ...", flush=True)
-        config, corpus, tokenizers, reports = prepare_run(config, run_dir)
-    except (UserError, FileNotFoundError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
+    if args.source_dir is not None:
+        args.overrides = [*args.overrides, f"data.data_dir={args.source_dir}"]
+    config, run_dir = resolve_run(args)
+    print(f"Preparing {config.data.source} data for {run_dir} ...", flush=True)
+    config, corpus, tokenizers, reports = prepare_run(config, run_dir)
     for lang, tokenizer in zip(languages(config.data), tokenizers):
         path = tokenizer.model_file.asset_path.numpy().decode()
         print(f"Tokenizer {lang}: vocab_size {tokenizer.vocab_size}, {path}")

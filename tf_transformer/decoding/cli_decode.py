@@ -1,27 +1,37 @@
-"""`tf-transformer evaluate | translate | plot`: decoding from a training run directory.
+"""`tf-transformer evaluate | translate | plot`: decoding with a trained or exported model.
 
-  tf-transformer evaluate --run RUN [--split NAME | --source FILE --reference FILE]
+--model PATH takes a training run directory, an exported version
+(saved_models/NAME/VERSION) or a servable folder (saved_models/NAME: its highest
+version); --run RUN is the older spelling for a run. With neither, the shipped model
+saved_models/multi30k_de_en is used (see `tf_transformer.artifacts`).
+
+  tf-transformer evaluate [--model PATH] [--split NAME | --source FILE --reference FILE]
                           [--beam-size K] [--alpha A]
-      Translates a split of the run's corpus (default: its first test split, for
+      Translates a split of the model's corpus (default: its first test split, for
       Multi30k test_2016_flickr), or any aligned source/reference files, with greedy
-      search and (if --beam-size > 1) beam search,
-      writes RUN/eval/<split>.<greedy|beamK>.txt, the sources and references in the
+      search and (if --beam-size > 1) beam search, writes
+      <output-dir>/<split>.<greedy|beamK>.txt (default output dir: RUN/eval, or
+      eval/NAME-VERSION for an export), the sources and references in the
       same order (<split>.source.txt, <split>.reference.txt) and <split>.metrics.json,
       and prints
       cased sacreBLEU with its signature, lowercased BLEU, chrF, a tutorial-comparable
       BLEU (see `tf_transformer.decoding.evaluate`) and the decoding speed. With
       --uncached the decoder re-runs on the whole prefix at every step (no KV cache);
       its hypothesis files must be identical to a cached run's.
-  tf-transformer translate --run RUN [--input FILE] [--output FILE] [--beam-size K]
+  tf-transformer translate [--model PATH] [--input FILE] [--output FILE] [--beam-size K]
       One translation per input line, stdin to stdout by default (a progress bar is
       shown when reading a file). Empty lines give empty lines; lines longer than the
       model's source positions are truncated, with a warning on stderr.
-  tf-transformer plot --run RUN "Ein Mann fährt Fahrrad." [--output-dir plots]
+  tf-transformer plot [--model PATH] "Ein Mann fährt Fahrrad." [--output-dir plots]
       Writes cross-attention and encoder self-attention heat-maps, one PNG per layer
       (greedy search unless --beam-size is given).
 
---beam-size and --alpha default to the run config's `decoding` section (beam 4, alpha
-0.6 unless the run set them), which is also what `tf-transformer export` serves.
+--beam-size and --alpha default to the model's config, `decoding` section: for a run
+what `tf-transformer export` will serve (beam 4, alpha 0.6 unless the run set them),
+for an export what its `serving_default` signature serves. Through an export,
+`translate` and `evaluate` run the SavedModel's own signatures (the same results as
+TF Serving) when they serve the search asked for; other searches, --xla, --uncached
+and `plot` use the Keras model rebuilt from the export's weights.
 """
 import argparse
 import io
@@ -31,54 +41,91 @@ import sys
 
 from tqdm import tqdm
 
-from tf_transformer.data.text_files import read_aligned_texts
-from tf_transformer.decoding.evaluate import evaluate, write_results
-from tf_transformer.decoding.plot import save_attention_plots
-from tf_transformer.decoding.run import (
-    CONFIG_FILE, load_run_config, load_split_pairs, search_options)
-from tf_transformer.decoding.translator import Translator
-from tf_transformer.training.config import RunConfig
+from tf_transformer import artifacts
+from tf_transformer.errors import UserError
+
+# TensorFlow is imported on first use, so that `--help` answers at once.
 
 
 def _add_decoding_arguments(parser: argparse.ArgumentParser, default_beam=None) -> None:
-    parser.add_argument("--run", required=True, help="training run directory")
+    where = parser.add_mutually_exclusive_group()
+    where.add_argument("--model", default=None,
+                       help="a training run directory, an export version folder "
+                            "(saved_models/NAME/VERSION) or a model folder (saved_models/NAME: "
+                            "its highest version); default: the shipped "
+                            "saved_models/multi30k_de_en")
+    where.add_argument("--run", default=None, help="training run directory (as --model)")
     parser.add_argument("--weights", default=None,
-                        help="weights file (default: the run's final weights)")
+                        help="weights file of a run (default: the run's final weights)")
     parser.add_argument("--beam-size", type=int, default=default_beam,
                         help="beam size; 1 is greedy search (default: "
                              + (str(default_beam) if default_beam else
-                                "the run config's decoding.beam_size, 4 unless set") + ")")
+                                "the model config's decoding.beam_size") + ")")
     parser.add_argument("--alpha", type=float, default=None,
                         help="length penalty exponent, ((5 + len) / 6) ** alpha (default: "
-                             "the run config's decoding.alpha, 0.6 unless set)")
+                             "the model config's decoding.alpha)")
     parser.add_argument("--batch-size", type=int, default=64, help="sentences per batch")
     parser.add_argument("--xla", action="store_true",
                         help="XLA-compile the search (faster per sentence, compiles per width)")
 
 
-def _translator(args, use_cache: bool = True) -> Translator:
-    # Unset search options come from the run config, as for `tf-transformer export`.
-    has_config = os.path.exists(os.path.join(args.run, CONFIG_FILE))
-    config = load_run_config(args.run) if has_config else RunConfig()
+def _locate(args) -> artifacts.ModelLocation:
+    """The model of --model/--run; also sets unset search options from its config."""
+    location = artifacts.locate(args.model or args.run)
+    if args.weights and location.kind != "run":
+        raise UserError("--weights needs a training run (--model RUN or --run RUN); "
+                        f"{location.path} is an export.")
+    # Search defaults: the run config's `decoding` section, as `tf-transformer export`
+    # serves it; an export records the search it serves there.
+    from tf_transformer.decoding.run import load_run_config, search_options
+
+    if location.kind == "export":
+        from tf_transformer.export.reload import load_export_config
+
+        config = load_export_config(location.path)
+    else:
+        config = load_run_config(location.path)
     args.beam_size, args.alpha = search_options(config, args.beam_size, args.alpha)
     if args.beam_size < 1:
-        raise SystemExit(f"--beam-size must be >= 1, got {args.beam_size}.")
+        raise UserError(f"--beam-size must be >= 1, got {args.beam_size}.")
+    args.config = config
+    return location
+
+
+def _translator(args, location, use_cache: bool = True, served: bool = False):
+    """A `Translator` (Keras model), or with `served` and an export that serves the
+    search asked for, a `ServedTranslator` (its SavedModel signatures)."""
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s: %(message)s")
-    return Translator.from_run_dir(args.run, weights=args.weights, jit_compile=args.xla,
-                                   use_cache=use_cache)
+    from tf_transformer.decoding.translator import Translator
+
+    if location.kind == "run":
+        return Translator.from_run_dir(location.path, weights=args.weights,
+                                       jit_compile=args.xla, use_cache=use_cache)
+    if served and use_cache and not args.xla:
+        from tf_transformer.decoding.run import build_tokenizers
+        from tf_transformer.export.served import ServedTranslator
+
+        config = args.config
+        _, target_tokenizer = build_tokenizers(config, os.path.join(location.path, "assets"))
+        translator = ServedTranslator(location.path, config.decoding.beam_size,
+                                      config.decoding.alpha, target_tokenizer)
+        if translator.serves(args.beam_size, args.alpha):
+            return translator
+    return Translator.from_export(location.path, jit_compile=args.xla, use_cache=use_cache)
 
 
 def add_evaluate_arguments(parser: argparse.ArgumentParser) -> None:
     _add_decoding_arguments(parser)
     data = parser.add_mutually_exclusive_group()
     data.add_argument("--split", default=None,
-                      help="split of the run's corpus (default: its first test split; "
+                      help="split of the model's corpus (default: its first test split; "
                            "Multi30k: test_2016_flickr)")
     data.add_argument("--source", default=None,
                       help="text file to translate, one sentence per line (with --reference)")
     parser.add_argument("--reference", default=None,
                         help="its reference translations, line by line (with --source)")
-    parser.add_argument("--output-dir", default=None, help="default: RUN/eval")
+    parser.add_argument("--output-dir", default=None,
+                        help="default: RUN/eval, or eval/NAME-VERSION for an export")
     parser.add_argument("--limit", type=int, default=None,
                         help="only the first N sentences (quick checks)")
     parser.add_argument("--uncached", action="store_true",
@@ -88,25 +135,42 @@ def add_evaluate_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run_evaluate(args) -> int:
     if (args.source is None) != (args.reference is None):
-        raise SystemExit("--source and --reference go together: the file to translate and "
-                         "its reference translations.")
-    translator = _translator(args, use_cache=not args.uncached)
+        raise UserError("--source and --reference go together: the file to translate and "
+                        "its reference translations.")
+    location = _locate(args)
+    from tf_transformer.decoding.evaluate import evaluate, write_results
+
+    # The data first: an unknown split fails before the model loads.
     if args.source:
+        from tf_transformer.data.text_files import read_aligned_texts
+
         split, sources, references = "source", *read_aligned_texts(args.source, args.reference)
     else:
-        split, sources, references = load_split_pairs(args.run, args.split)
+        from tf_transformer.decoding.run import split_pairs
+
+        split, sources, references = split_pairs(args.config, args.split)
     sources, references = sources[:args.limit], references[:args.limit]
+    translator = _translator(args, location, use_cache=not args.uncached, served=True)
     beam_sizes = (1,) if args.beam_size == 1 else (1, args.beam_size)
     runs = evaluate(translator, sources, references, beam_sizes, args.alpha, args.batch_size)
-    print(f"{split}: {len(sources)} sentences, run {args.run}")
+    print(f"{split}: {len(sources)} sentences, {location.kind} {location.path}")
     for run in runs:
         print(run.summary())
     print(f"sacreBLEU signature: {runs[0].scores['bleu_signature']}")
     print(f"chrF signature: {runs[0].scores['chrf_signature']}")
-    paths = write_results(runs, args.output_dir or os.path.join(args.run, "eval"), split,
+    paths = write_results(runs, args.output_dir or _eval_dir(location), split,
                           sources, references)
     print("wrote " + ", ".join(paths))
     return 0
+
+
+def _eval_dir(location: artifacts.ModelLocation) -> str:
+    """RUN/eval; an export's folder stays as exported (TF Serving may be reading it)."""
+    if location.kind == "run":
+        return os.path.join(location.path, "eval")
+    version_dir = os.path.abspath(location.path)
+    name = os.path.basename(os.path.dirname(version_dir))
+    return os.path.join("eval", f"{name}-{os.path.basename(version_dir)}")
 
 
 def add_translate_arguments(parser: argparse.ArgumentParser) -> None:
@@ -116,13 +180,14 @@ def add_translate_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run_translate(args) -> int:
-    translator = _translator(args)
+    location = _locate(args)
     if args.input:
         with open(args.input, encoding="utf-8", errors="replace") as f:
             lines = f.read().splitlines()
     else:
         lines = io.TextIOWrapper(sys.stdin.buffer, encoding="utf-8",
                                  errors="replace").read().splitlines()
+    translator = _translator(args, location, served=True)
     # Chunks of several batches: batches are sorted by length within a chunk, and the
     # progress bar moves once per chunk.
     chunk = 8 * args.batch_size
@@ -149,11 +214,13 @@ def add_plot_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run_plot(args) -> int:
-    translator = _translator(args)
+    translator = _translator(args, _locate(args))
+    from tf_transformer.decoding.plot import save_attention_plots
+
     (translation,) = translator.translate_detailed(
         [args.sentence], args.beam_size, args.alpha, with_attention=True)
     if not translation.source_tokens:
-        raise SystemExit("Nothing to plot: the sentence is empty.")
+        raise UserError("Nothing to plot: the sentence is empty.")
     print(translation.text)
     for path in save_attention_plots(translation, args.output_dir):
         print(path)

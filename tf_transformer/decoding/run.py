@@ -37,13 +37,18 @@ def model_files(config, vocab_dir: str) -> list:
     return vocabulary_files(config.data, vocab_dir)
 
 
+def build_tokenizers(config, vocab_dir: str):
+    """(source, target) `Tokenizer`s of `config` from the models in `vocab_dir`."""
+    from tf_transformer.data.tokenizer import Tokenizer
+
+    return tuple(Tokenizer(path, lowercase=config.data.lowercase)
+                 for path in model_files(config, vocab_dir))
+
+
 def build_from_config(config, vocab_dir: str):
     """(model with its variables created, source_tokenizer, target_tokenizer) of
     `config`, with the tokenizers of `vocab_dir` (see `model_files`); no weights loaded."""
-    from tf_transformer.data.tokenizer import Tokenizer
-
-    source_tokenizer, target_tokenizer = (
-        Tokenizer(path, lowercase=config.data.lowercase) for path in model_files(config, vocab_dir))
+    source_tokenizer, target_tokenizer = build_tokenizers(config, vocab_dir)
     model = build_model(config.model, source_tokenizer.vocab_size, target_tokenizer.vocab_size)
     model((np.ones((1, 2), np.int32), np.ones((1, 2), np.int32)))  # create the variables
     return model, source_tokenizer, target_tokenizer
@@ -69,7 +74,12 @@ def load_run(run_dir: str, weights: str | None = None):
 
 
 def load_split_pairs(run_dir: str, split: str | None = None):
-    """(split name, sources, references): a split of the run's corpus as two lists of
+    """(split name, sources, references) of the run's corpus; see `split_pairs`."""
+    return split_pairs(load_run_config(run_dir), split)
+
+
+def split_pairs(config, split: str | None = None):
+    """(split name, sources, references): a split of `config`'s corpus as two lists of
     str; split None: its first test split (Multi30k: test_2016_flickr).
 
     Raises:
@@ -77,11 +87,11 @@ def load_split_pairs(run_dir: str, split: str | None = None):
     """
     from tf_transformer.data.prepare import open_corpus
 
-    corpus = open_corpus(load_run_config(run_dir).data)
+    corpus = open_corpus(config.data)
     if split is None:
         if not corpus.test_splits:
             raise UnknownSplitError(
-                f"The run's corpus has no test split (only {', '.join(corpus.split_names)}); "
+                f"The corpus has no test split (only {', '.join(corpus.split_names)}); "
                 "give --split or --source/--reference.")
         split = corpus.test_splits[0]
     return (split, *corpus.texts(split))

@@ -12,8 +12,8 @@ Behaviour at the edges (also what `tf-transformer translate` does):
   length into batches and decoded with padding masks, and no row affects another.
 
 Example:
-  >>> translator = Translator.from_run_dir("runs/seed")
-  >>> translator.translate(["Ein Mann fährt Fahrrad."], beam_size=4)
+  >>> translator = Translator.from_export("saved_models/multi30k_de_en/1")
+  >>> translator.translate(["Ein Mann fährt Fahrrad."])  # beam 4, alpha 1.0: as served
   ['A man is riding a bike.']
 """
 import dataclasses
@@ -56,11 +56,15 @@ class Translator:
         padded source width compiles once; widths are rounded up to a multiple of 8.
       use_cache: False re-runs the whole decoder at every step instead of using the KV
         cache: much slower, only to check that both give the same translations.
+      beam_size, alpha: the search `translate` runs when not given one; `from_run_dir`
+        and `from_export` take them from the run config's `decoding` section (for an
+        export: the search its `serving_default` signature runs).
     """
 
     def __init__(self, model, source_tokenizer, target_tokenizer,
                  max_length_ratio: float = 1.5, max_length_offset: int = 10,
-                 jit_compile: bool = False, use_cache: bool = True):
+                 jit_compile: bool = False, use_cache: bool = True, beam_size: int = 1,
+                 alpha: float = 0.6):
         self.model = model
         self.source_tokenizer = source_tokenizer
         self.target_tokenizer = target_tokenizer
@@ -68,6 +72,7 @@ class Translator:
         self.max_length_offset = max_length_offset
         self.jit_compile = jit_compile
         self.use_cache = use_cache
+        self.beam_size, self.alpha = beam_size, alpha
         self._searches = {}
         self._attention = tf.function(self._attention_weights, reduce_retracing=True)
 
@@ -75,26 +80,33 @@ class Translator:
     def from_run_dir(cls, run_dir: str, weights: str | None = None, **kwargs) -> "Translator":
         """The model and tokenizers of a training run (see `tf_transformer.decoding.run`);
         `kwargs` go to the constructor."""
-        from tf_transformer.decoding.run import load_run
+        from tf_transformer.decoding.run import load_run, load_run_config
 
-        return cls(*load_run(run_dir, weights), **kwargs)
+        return cls(*load_run(run_dir, weights), **_search_defaults(load_run_config(run_dir),
+                                                                   kwargs))
 
     @classmethod
     def from_export(cls, export_dir: str, **kwargs) -> "Translator":
         """The model and tokenizers of an exported version, e.g.
-        "saved_models/multi30k_de_en/1" (see `tf_transformer.export.reload`)."""
-        from tf_transformer.export.reload import load_export
+        "saved_models/multi30k_de_en/1" (see `tf_transformer.export.reload`), searching
+        as its `serving_default` signature unless `kwargs` say otherwise."""
+        from tf_transformer.export.reload import load_export, load_export_config
 
-        return cls(*load_export(export_dir), **kwargs)
+        return cls(*load_export(export_dir), **_search_defaults(load_export_config(export_dir),
+                                                                kwargs))
 
-    def translate(self, sentences, beam_size: int = 1, alpha: float = 0.6,
+    def translate(self, sentences, beam_size: int | None = None, alpha: float | None = None,
                   batch_size: int = 64) -> list:
-        """Translations of `sentences` (a list of str), in order; see the module doc."""
+        """Translations of `sentences` (a list of str), in order; see the module doc.
+        `beam_size` and `alpha` default to the translator's."""
         return [t.text for t in self.translate_detailed(sentences, beam_size, alpha, batch_size)]
 
-    def translate_detailed(self, sentences, beam_size: int = 1, alpha: float = 0.6,
-                           batch_size: int = 64, with_attention: bool = False) -> list:
+    def translate_detailed(self, sentences, beam_size: int | None = None,
+                           alpha: float | None = None, batch_size: int = 64,
+                           with_attention: bool = False) -> list:
         """`Translation`s of `sentences`: text, score, n-best, tokens, attention weights."""
+        beam_size = self.beam_size if beam_size is None else beam_size
+        alpha = self.alpha if alpha is None else alpha
         sentences = list(sentences)
         results = [_empty_translation() for _ in sentences]
         rows = [i for i, s in enumerate(sentences) if s.strip()]
@@ -186,6 +198,11 @@ class Translator:
         _, _, cross_weights = self.model.decode(target_input_ids, memory, source_ids,
                                                 training=False)
         return tf.stack(cross_weights), tf.stack(encoder_weights)  # (L, B, H, T|S, S)
+
+
+def _search_defaults(config, kwargs: dict) -> dict:
+    """`kwargs` with the config's `decoding.beam_size` and `alpha` where not given."""
+    return {"beam_size": config.decoding.beam_size, "alpha": config.decoding.alpha, **kwargs}
 
 
 def _pieces(tokenizer, ids, lengths):

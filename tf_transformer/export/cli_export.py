@@ -6,17 +6,21 @@
 Writes saved_models/NAME/VERSION/ (VERSION: one more than the highest existing) and
 saved_models/NAME/keras/VERSION.keras; see `tf_transformer.export.exporter` for the
 layout and the README section "Serve with TF Serving" for serving it. Search
-defaults come from the run config's `decoding` section (beam 4, alpha 0.6).
+defaults come from the run config's `decoding` section (beam 4, alpha 0.6); the
+export's assets/config.yaml is the run config with the search it serves there.
 """
 
 import argparse
+import dataclasses
 import os
-import sys
+import tempfile
 
 from tf_transformer.data.prepare import warmup_sentences
 from tf_transformer.decoding.run import CONFIG_FILE, load_run, load_run_config, search_options
 from tf_transformer.export.exporter import export
+from tf_transformer.export.reload import ExportError
 from tf_transformer.export.versions import resolve_version, servable_dir
+from tf_transformer.training import config as run_config
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -40,10 +44,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Exports the run; returns the exit status (1 with a message on stderr on failure)."""
+    """Exports the run; returns the exit status (mistakes raise `ExportError`)."""
     if args.beam_size is not None and args.beam_size < 1:
-        print(f"error: --beam-size must be >= 1, got {args.beam_size}.", file=sys.stderr)
-        return 1
+        raise ExportError(f"--beam-size must be >= 1, got {args.beam_size}.")
     try:
         # Fail before the slow part: a taken version, a bad name, a folder that is no run.
         base_dir = servable_dir(args.output_dir, args.name)
@@ -53,14 +56,19 @@ def run(args: argparse.Namespace) -> int:
         print(f"Loading {args.run} ...", flush=True)
         model, source_tokenizer, target_tokenizer = load_run(args.run, args.weights)
         print(f"Writing {base_dir}/ ...", flush=True)
-        result = export(
-            model, source_tokenizer, target_tokenizer, args.output_dir, args.name,
-            warmup_sentences=warmup_sentences(args.run, config),
-            version=args.version, overwrite=args.overwrite, beam_size=beam_size,
-            alpha=alpha, assets=[os.path.join(args.run, CONFIG_FILE)])
+        with tempfile.TemporaryDirectory() as folder:
+            # The export records the search it serves: `Translator.from_export` and
+            # `tf-transformer translate --model` default to it.
+            served_config = os.path.join(folder, CONFIG_FILE)
+            run_config.dump(dataclasses.replace(
+                config, decoding=run_config.DecodingConfig(beam_size, alpha)), served_config)
+            result = export(
+                model, source_tokenizer, target_tokenizer, args.output_dir, args.name,
+                warmup_sentences=warmup_sentences(args.run, config),
+                version=args.version, overwrite=args.overwrite, beam_size=beam_size,
+                alpha=alpha, assets=[served_config])
     except (FileNotFoundError, FileExistsError, ValueError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 1
+        raise ExportError(str(error)) from error
     print(f"SavedModel: {result.path} (serving_default: beam {beam_size}, "
           f"alpha {alpha}; translate_greedy; tokenize)")
     print(f"Keras model: {result.keras_path}")

@@ -18,9 +18,28 @@ import os
 import tensorflow as tf
 
 from tf_transformer.decoding.run import build_from_config, model_files
+from tf_transformer.errors import UserError
 from tf_transformer.export.serving import weight_key
 from tf_transformer.training import config as run_config
 from tf_transformer.training.trainer import CONFIG_FILE
+
+
+class ExportError(UserError, ValueError):
+    """A folder that is not a complete export of this version of tf_transformer."""
+
+
+def load_export_config(export_dir: str):
+    """The run config an export records (assets/config.yaml): architecture, tokenizers,
+    and in `decoding` the search its `serving_default` signature runs."""
+    path = os.path.join(export_dir, "assets", CONFIG_FILE)
+    if not os.path.exists(path):
+        raise FileNotFoundError(_not_an_export(export_dir, [path]))
+    return run_config.load(path)
+
+
+def _not_an_export(export_dir, missing) -> str:
+    return (f"{', '.join(missing)} not found: {export_dir} must be a version folder written "
+            "by `tf-transformer export` (e.g. saved_models/multi30k_de_en/1).")
 
 
 def load_export(export_dir: str):
@@ -36,15 +55,11 @@ def load_export(export_dir: str):
       FileNotFoundError: `export_dir` lacks the run config or a tokenizer asset.
       ValueError: the SavedModel does not hold every weight of the model.
     """
+    config = load_export_config(export_dir)
     assets = os.path.join(export_dir, "assets")
-    config_path = os.path.join(assets, CONFIG_FILE)
-    config = run_config.load(config_path) if os.path.exists(config_path) else None
-    missing = [p for p in [config_path] + (model_files(config, assets) if config else [])
-               if not os.path.exists(p)]
+    missing = [p for p in model_files(config, assets) if not os.path.exists(p)]
     if missing:
-        raise FileNotFoundError(
-            f"{', '.join(missing)} not found: {export_dir} must be a version folder written "
-            "by `tf-transformer export` (e.g. saved_models/multi30k_de_en/1).")
+        raise FileNotFoundError(_not_an_export(export_dir, missing))
     model, source_tokenizer, target_tokenizer = build_from_config(config, assets)
     # The same object path as `TranslationModule.model_variables`, so the read matches
     # each saved variable to this model's by its key.
@@ -54,7 +69,7 @@ def load_export(export_dir: str):
     try:
         status.assert_existing_objects_matched()
     except AssertionError as error:
-        raise ValueError(
+        raise ExportError(
             f"{export_dir} does not hold every weight of its model ({str(error)[:200]}); "
             "export it again with this version of tf_transformer.") from error
     return model, source_tokenizer, target_tokenizer

@@ -6,11 +6,9 @@
 
 import argparse
 import os
-import sys
 
 import yaml
 
-from tf_transformer.errors import UserError
 from tf_transformer.training import config as run_config
 
 
@@ -52,21 +50,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Trains as the config says; returns the exit status (2 for a bad config)."""
-    try:
-        config, run_dir = resolve_run(args)
-    except run_config.ConfigError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
+    """Trains as the config says; returns the exit status (a bad config raises
+    `ConfigError`, which `tf-transformer` prints as one line)."""
+    config, run_dir = resolve_run(args)
     if args.print_config:
         print(yaml.safe_dump(config.to_dict(), sort_keys=False), end="")
         return 0
     from tf_transformer.training.trainer import train  # TensorFlow starts here
 
-    try:
-        train(config, run_dir, verbose=args.verbose)
-    except (UserError, FileNotFoundError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
+    train(config, run_dir, verbose=args.verbose)
     print(f"Run directory: {run_dir} (final weights: {os.path.join(run_dir, 'model.weights.h5')})")
     return 0

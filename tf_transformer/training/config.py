@@ -101,7 +101,8 @@ class TrainingConfig:
     validation_steps: Optional[int] = None  # null: the whole validation split
     label_smoothing: float = 0.0  # 0: plain cross-entropy, as in the seed
     seed: int = 1234  # weights, dropout and shuffling
-    mixed_precision: Literal["float32", "mixed_bfloat16", "mixed_float16"] = "float32"
+    # auto: mixed_float16 on a GPU, mixed_bfloat16 on a CPU with bf16, else float32.
+    mixed_precision: Literal["auto", "float32", "mixed_bfloat16", "mixed_float16"] = "float32"
     jit_compile: bool = False  # XLA-compile the train step
     remove_padding: bool = True  # skip pad positions in position-wise layers (not with XLA)
     distribution: Literal["auto", "default", "mirrored", "multi_worker"] = "auto"

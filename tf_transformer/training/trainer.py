@@ -31,6 +31,7 @@ from tf_transformer.data.prepare import VOCAB_DIR, prepare_run, resolve_language
 from tf_transformer.model import Transformer
 from tf_transformer.training import callbacks as cb
 from tf_transformer.training import config as run_config
+from tf_transformer.training import precision
 from tf_transformer.training.config import ConfigError, ModelConfig, RunConfig
 from tf_transformer.training.distribute import (
     is_chief, is_multi_worker, make_strategy, patch_multi_worker_metrics, worker_index)
@@ -217,7 +218,7 @@ def train(config: RunConfig, run_dir: str, verbose="auto") -> keras.callbacks.Hi
     _prepare_run_dir(config, run_dir)
     _configure_threads(config.training)
     previous_policy = keras.mixed_precision.global_policy()
-    keras.mixed_precision.set_global_policy(config.training.mixed_precision)
+    keras.mixed_precision.set_global_policy(precision.resolve(config.training.mixed_precision))
     try:
         return _fit(config, run_dir, verbose)
     finally:
