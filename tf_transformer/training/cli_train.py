@@ -6,6 +6,7 @@ import sys
 
 import yaml
 
+from tf_transformer.errors import UserError
 from tf_transformer.training import config as run_config
 
 
@@ -50,7 +51,7 @@ def run(args: argparse.Namespace) -> int:
 
     try:
         train(config, run_dir, verbose=args.verbose)
-    except (run_config.ConfigError, FileNotFoundError) as error:
+    except (UserError, OSError) as error:  # a bad config, a locked or unwritable run dir
         print(f"error: {error}", file=sys.stderr)
         return 2
     print(f"Run directory: {run_dir} (final weights: {os.path.join(run_dir, 'model.weights.h5')})")

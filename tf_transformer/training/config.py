@@ -16,8 +16,11 @@ from typing import Literal, Optional
 
 import yaml
 
+from tf_transformer import atomic
+from tf_transformer.errors import UserError
 
-class ConfigError(ValueError):
+
+class ConfigError(UserError, ValueError):
     """A run config (file or `--set` override) names a bad key or value."""
 
 
@@ -298,7 +301,4 @@ def load(name_or_path: str, overrides: list = ()) -> RunConfig:
 
 def dump(config: RunConfig, path: str) -> None:
     """Writes `config` as YAML (atomically: a crash leaves no half-written file)."""
-    tmp = f"{path}.tmp"
-    with open(tmp, "w", encoding="utf-8") as f:
-        yaml.safe_dump(config.to_dict(), f, sort_keys=False)
-    os.replace(tmp, path)
+    atomic.write_text(path, yaml.safe_dump(config.to_dict(), sort_keys=False))
