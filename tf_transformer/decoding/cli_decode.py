@@ -11,8 +11,10 @@
       its hypothesis files must be identical to a cached run's.
   tf-transformer translate --run RUN [--input FILE] [--output FILE] [--beam-size K]
       One translation per input line, stdin to stdout by default (a progress bar is
-      shown when reading a file). Empty lines give empty lines; lines longer than the
-      model's source positions are truncated, with a warning on stderr.
+      shown when reading a file). Lines end at "\n" only (`tf_transformer.text`: other
+      control characters become spaces), so output line N is the translation of input
+      line N. Blank lines give empty lines; lines longer than the model's source
+      positions are truncated, with a warning on stderr naming the first one.
   tf-transformer plot --run RUN "Ein Mann fährt Fahrrad." [--output-dir plots]
       Writes cross-attention and encoder self-attention heat-maps, one PNG per layer
       (greedy search unless --beam-size is given).
@@ -21,7 +23,6 @@
 0.6 unless the run set them), which is also what `tf-transformer export` serves.
 """
 import argparse
-import io
 import logging
 import os
 import sys
@@ -33,6 +34,7 @@ from tf_transformer.decoding.plot import save_attention_plots
 from tf_transformer.decoding.run import (
     CONFIG_FILE, load_run_config, load_split_pairs, search_options)
 from tf_transformer.decoding.translator import Translator
+from tf_transformer.text import read_lines
 from tf_transformer.training.config import RunConfig
 
 
@@ -102,11 +104,10 @@ def add_translate_arguments(parser: argparse.ArgumentParser) -> None:
 def run_translate(args) -> int:
     translator = _translator(args)
     if args.input:
-        with open(args.input, encoding="utf-8", errors="replace") as f:
-            lines = f.read().splitlines()
+        with open(args.input, "rb") as f:
+            lines = read_lines(f)
     else:
-        lines = io.TextIOWrapper(sys.stdin.buffer, encoding="utf-8",
-                                 errors="replace").read().splitlines()
+        lines = read_lines(sys.stdin.buffer)
     # Chunks of several batches: batches are sorted by length within a chunk, and the
     # progress bar moves once per chunk.
     chunk = 8 * args.batch_size
