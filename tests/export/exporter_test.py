@@ -25,6 +25,18 @@ def test_the_servable_holds_one_version_and_the_keras_folder(exported):
     assert os.path.isfile(os.path.join(exported.path, WARMUP_FILE))
 
 
+def test_everything_exported_is_readable_by_other_users_under_umask_022(exported):
+    # TF Serving often runs as another user (containers); mkdtemp's 0700 hid versions.
+    umask = os.umask(0)
+    os.umask(umask)
+    assert umask & 0o055 == 0, "the test needs a umask that lets others read"
+    base = os.path.join(exported.output_dir, MODEL_NAME)
+    for folder, _, files in os.walk(base):
+        assert os.stat(folder).st_mode & 0o755 == 0o755, folder
+        for name in files:
+            assert os.stat(os.path.join(folder, name)).st_mode & 0o644 == 0o644, name
+
+
 def test_the_saved_model_stores_each_weight_once(exported, trained):
     checkpoint = os.path.join(exported.path, "variables", "variables")
     sizes = [int(np.prod(shape)) for name, shape in tf.train.list_variables(checkpoint)

@@ -14,6 +14,7 @@ import os
 import sys
 
 from tf_transformer.decoding.run import CONFIG_FILE, load_run, load_run_config, search_options
+from tf_transformer.errors import UserError
 from tf_transformer.export.exporter import export
 from tf_transformer.export.versions import resolve_version, servable_dir
 from tf_transformer.export.warmup import WARMUP_SENTENCES
@@ -58,7 +59,7 @@ def run(args: argparse.Namespace) -> int:
             warmup_sentences=WARMUP_SENTENCES[config.data.pair.split("-")[0]],
             version=args.version, overwrite=args.overwrite, beam_size=beam_size,
             alpha=alpha, assets=[os.path.join(args.run, CONFIG_FILE)])
-    except (FileNotFoundError, FileExistsError, ValueError) as error:
+    except (UserError, FileNotFoundError, FileExistsError, ValueError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
     print(f"SavedModel: {result.path} (serving_default: beam {beam_size}, "
