@@ -31,7 +31,7 @@ def test_tiny_model_overfits_32_pairs(tmp_path):
                               FIXTURE_VOCAB_SIZE) for i, lang in enumerate(("de", "en")))
     pairs = tf.data.Dataset.from_tensor_slices(tuple(map(list, zip(*PAIRS[:32]))))
     batch = make_dataset(pairs, de, en, batch_size=32).cache()
-    config = from_dict({"model": {"preset": "tiny", "dropout": 0.0},
+    config = from_dict({"model": {"preset": "tiny", "dropout": 0.0}, "data": {"max_length": 64},
                         "optimizer": {"learning_rate": 3e-3}})
     model = build_model(config.model, de.vocab_size, en.vocab_size)
     compile_model(model, config)
