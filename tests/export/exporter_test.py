@@ -87,6 +87,25 @@ def test_a_failed_export_leaves_version_1_as_it_was_and_nothing_else(servable_co
     assert pb.read_bytes() == pb_bytes
 
 
+def test_the_keras_copy_is_written_after_its_version_is_in_place(servable_copy, trained,
+                                                                  monkeypatch):
+    base = servable_copy / MODEL_NAME
+    seen = []
+
+    def save(path, *args, **kwargs):
+        seen.append((os.path.basename(path), sorted(os.listdir(base))))
+        raise OSError("killed")
+
+    monkeypatch.setattr(trained.model, "save", save)
+    with pytest.raises(OSError, match="killed"):
+        exporter.export(trained.model, trained.source_tokenizer, trained.target_tokenizer,
+                        str(servable_copy), MODEL_NAME, warmup_sentences=["Ein Hund."])
+    (name, listed), = seen
+    assert listed == ["1", "2", "keras"]  # version 2 complete, no temporary folder
+    assert name.startswith(".tmp-") and name.endswith("-2.keras")
+    assert sorted(os.listdir(base / "keras")) == ["1.keras"]
+
+
 def test_an_existing_version_is_refused_and_kept(servable_copy, trained):
     before = listing(servable_copy)
     with pytest.raises(FileExistsError, match="--overwrite"):

@@ -97,6 +97,23 @@ def test_model_weights_average_and_atomic_files(tmp_path):
         "1.0.weights.h5", "3.0.weights.h5", "mean.weights.h5"]  # no temporary files left
 
 
+def test_an_unreadable_checkpoint_is_left_out_of_the_average_with_a_warning(tmp_path,
+                                                                            caplog):
+    model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2)])
+    weights = cb.ModelWeights(model, np.ones((1, 3), "float32"))
+    paths = [str(tmp_path / f"epoch-00{i}.weights.h5") for i in (1, 2, 3)]
+    for scale, path in zip((1.0, 2.0, 4.0), paths):
+        model.set_weights([np.full(w.shape, scale, w.dtype) for w in model.get_weights()])
+        weights.save(path)
+    with open(paths[1], "r+b") as f:
+        f.truncate(96)
+    with caplog.at_level("WARNING"):
+        weights.save_average(paths, str(tmp_path / "mean.weights.h5"))
+    assert len(caplog.records) == 1 and "epoch-002.weights.h5 out of the average" in caplog.text
+    for array in weights.read(str(tmp_path / "mean.weights.h5")):
+        np.testing.assert_array_equal(array, 2.5)
+
+
 def test_training_backup_restores_weights_optimizer_and_position(tmp_path):
     def compiled():
         model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2)])
