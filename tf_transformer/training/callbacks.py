@@ -140,15 +140,18 @@ class TrainingBackup(keras.callbacks.Callback):
         for folder in folders:
             try:
                 progress = read_json(os.path.join(folder, PROGRESS_FILE))
+                done = int(progress["batches_done"])
                 model.load_weights(os.path.join(folder, STATE_FILE))
             except Exception as error:  # whatever h5py, Keras or json raise on damage
                 logger.warning("Backup %s is unreadable (%s); trying the one before it.",
                                folder, error)
                 continue
-            for variable, state in zip(_random_states(model), progress["random_states"]):
+            # Backups of earlier versions lack the random states: dropout then draws anew.
+            states = progress.get("random_states", [])
+            for variable, state in zip(_random_states(model), states):
                 variable.assign(np.asarray(state, variable.dtype))
-            self.batches_done = self._saved = progress["batches_done"]
-            return self.batches_done
+            self.batches_done = self._saved = done
+            return done
         raise UserError(f"None of the backups in {self.directory} can be read; delete that "
                         "folder to train this run from the start.")
 
