@@ -43,9 +43,11 @@ from tf_transformer.text import BLANK_PATTERN
 SIGNATURE_KEYS = ("serving_default", "translate_greedy", "tokenize")
 _INPUT_SPEC = tf.TensorSpec([None], tf.string, name="inputs")
 # Rows x padded source tokens per decoding pass (`TranslationModule.max_chunk_tokens`):
-# a usual request (hundreds of sentences of ~15 tokens) runs in one pass, while 512
-# rows padded to 256 positions run as 32 passes of 16 rows.
-MAX_CHUNK_TOKENS = 4096
+# about 64 sentences of ~15 tokens (the usual batch), or 4 rows of 256 positions. The
+# caches of a pass hold beams x rows x (source + output buffer) positions. 512 rows with
+# one 20k-character row, beam 4, seed model: peak 1.75 GB, 1.39 GB of it the loaded
+# model (4096: 2.4 GB; one pass: 11.2 GB); benchmarks/serving_memory.py.
+MAX_CHUNK_TOKENS = 1024
 
 
 def weight_key(variable) -> str:
