@@ -30,9 +30,9 @@ COMMANDS = {
     "export": ("tf_transformer.export.cli_export", "add_arguments", "run",
                "export a run as a versioned SavedModel for TF Serving"),
 }
-# OSErrors about a path the user gave (a missing --input file, an unwritable --output-dir).
-_PATH_ERRORS = (FileNotFoundError, NotADirectoryError, IsADirectoryError, PermissionError,
-                FileExistsError)
+# OSErrors: a path the user gave (a missing --input file, an unwritable --run-dir), a
+# full disk.
+_PATH_ERRORS = (OSError,)
 
 
 def build_parser(command=None):

@@ -171,7 +171,7 @@ def test_empty_line_is_an_error_naming_its_number(source_dir, tmp_path):
 def test_read_lines_strips_whitespace_and_keeps_line_alignment(tmp_path):
     path = tmp_path / "x.de.gz"
     with gzip.open(path, "wb") as f:
-        f.write("Ein Mann .\r\n  zwei\u2028Hunde \nDrei\n".encode())
+        f.write("\ufeffEin Mann .\r\n  zwei\u2028Hunde \nDrei\n".encode())  # with a BOM
     assert multi30k.read_lines(path) == ["Ein Mann .", "zwei\u2028Hunde", "Drei"]
 
 

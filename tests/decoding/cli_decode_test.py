@@ -49,6 +49,26 @@ def test_translate_stdin_to_stdout(run, toy_translator, monkeypatch, capsys):
     assert capsys.readouterr().out == "".join(t + "\n" for t in toy_translator.translate(LINES))
 
 
+# Every character `str.splitlines` takes for a line break, and a BOM, CRLF and bytes
+# that are not UTF-8: still one input line per "\n".
+LOOK_ALIKES = (b"\xef\xbb\xbfein Mann\r\n", b"Kind\x0cspielt.\n", b"ein\rMann.\n",
+               b"Frau\x0b.\n", b"a\x1cb\x1dc\x1e.\n", "ein\x85Mann\u2028Kind\u2029.\n".encode(),
+               b"\xff\xfe Park.\n", b"\n", "\u00a0\u3000\n".encode(), b"letzte Zeile")
+
+
+def test_translate_gives_one_line_per_input_line_whatever_the_breaks(run, monkeypatch,
+                                                                    capsys, tmp_path):
+    stdin = io.TextIOWrapper(io.BytesIO(b"".join(LOOK_ALIKES)))
+    monkeypatch.setattr(sys, "stdin", stdin)
+    assert run("translate", ["--beam-size", "1"]) == 0
+    lines = capsys.readouterr().out.split("\n")
+    assert len(lines) == len(LOOK_ALIKES) + 1 and lines[-1] == ""
+    assert lines[7] == lines[8] == ""  # empty, and only NBSP / U+3000
+    (tmp_path / "in.de").write_bytes(b"".join(LOOK_ALIKES))
+    assert run("translate", ["-i", str(tmp_path / "in.de"), "--beam-size", "1"]) == 0
+    assert capsys.readouterr().out.split("\n") == lines
+
+
 def test_search_options_default_to_the_run_config(run, toy_translator, monkeypatch,
                                                    tmp_path, capsys):
     searches = []
@@ -96,7 +116,7 @@ def test_plot_writes_a_png_per_layer_and_kind(run, tmp_path, capsys):
 
 def test_from_run_dir_restores_the_translator(toy_translator, tmp_path):
     config = run_config.from_dict({"model": {"preset": "tiny", "max_length": 40},
-                                   "data": {"vocab_size": 360}})
+                                   "data": {"vocab_size": 360, "max_length": 40}})
     run_config.dump(config, str(tmp_path / "config.yaml"))
     os.makedirs(tmp_path / "vocab")
     for lang, tokenizer in (("de", toy_translator.source_tokenizer),

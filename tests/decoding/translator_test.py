@@ -35,8 +35,9 @@ def test_overlong_input_is_truncated_with_a_warning(toy_translator, caplog):
     translator = toy_translator
     sentence = "der Hund spielt mit einem Ball auf der Straße im Park. " * 6
     with caplog.at_level(logging.WARNING):
-        (result,) = translator.translate_detailed([sentence])
+        _, _, result = translator.translate_detailed(["Kind.", " \u3000", sentence])
     assert "truncated" in caplog.text
+    assert "first: line 3," in caplog.text  # 1-based, counting the blank line
     assert result.truncated and len(result.source_tokens) == 40
     assert result.source_tokens[-1] == "[END]"
     assert 1 <= len(result.target_tokens) <= 40

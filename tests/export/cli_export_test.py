@@ -36,7 +36,9 @@ def test_defaults():
 @pytest.mark.parametrize("extra, message", [
     (["--version", "1"], "Version 1 already exists"),
     (["--beam-size", "0"], "--beam-size must be >= 1, got 0"),
-    (["--version", "0"], "positive integer, got 0"),
+    (["--version", "0"], "from 1 to 2**63 - 1 (9223372036854775807), got 0"),
+    (["--version", "99999999999999999999"], "got 99999999999999999999"),
+    (["--output-dir", "/dev/null"], "/dev/null is a file"),
 ])
 def test_errors_name_the_problem_and_change_nothing(exported, run_dir, capsys, extra, message):
     before = sorted(os.listdir(os.path.join(exported.output_dir, MODEL_NAME)))

@@ -41,7 +41,7 @@ WARMUP = [de for de, _ in PAIRS[40:43]]
 # Bad inputs (serving.py documents what each gives).
 INVALID_UTF8 = "Ein Hund l\xe4uft am Strand entlang.".encode("latin-1") + b" \xff\xfe"
 TOO_LONG = "Ein Mann " * 40 + "läuft am Strand entlang."
-BAD = ["", "   ", INVALID_UTF8, TOO_LONG, SENTENCES[0]]
+BAD = ["", "   ", INVALID_UTF8, TOO_LONG, SENTENCES[0], "\u00a0\u3000", "\u2028\u200b\t"]
 # label -> (signature, inputs) that reload_check.py runs in the fresh process.
 BATCHES = {
     "beam": ("serving_default", SENTENCES),
@@ -86,7 +86,7 @@ def run_dir(trained, tmp_path_factory):
     config = run_config.from_dict({
         "model": {"preset": "tiny", "num_encoder_layers": 1, "num_decoder_layers": 1,
                   "dropout": 0.0, "max_length": MAX_LENGTH},
-        "data": {"pair": "de-en", "vocab_size": FIXTURE_VOCAB_SIZE}})
+        "data": {"pair": "de-en", "vocab_size": FIXTURE_VOCAB_SIZE, "max_length": MAX_LENGTH}})
     run_config.dump(config, str(folder / CONFIG_FILE))
     (folder / DATA_FILE).write_text(json.dumps({"warmup": WARMUP}), encoding="utf-8")
     for lang, tokenizer in (("de", trained.source_tokenizer), ("en", trained.target_tokenizer)):

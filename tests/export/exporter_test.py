@@ -25,6 +25,18 @@ def test_the_servable_holds_one_version_and_the_keras_folder(exported):
     assert os.path.isfile(os.path.join(exported.path, WARMUP_FILE))
 
 
+def test_everything_exported_is_readable_by_other_users_under_umask_022(exported):
+    # TF Serving often runs as another user (containers); mkdtemp's 0700 hid versions.
+    umask = os.umask(0)
+    os.umask(umask)
+    assert umask & 0o055 == 0, "the test needs a umask that lets others read"
+    base = os.path.join(exported.output_dir, MODEL_NAME)
+    for folder, _, files in os.walk(base):
+        assert os.stat(folder).st_mode & 0o755 == 0o755, folder
+        for name in files:
+            assert os.stat(os.path.join(folder, name)).st_mode & 0o644 == 0o644, name
+
+
 def test_the_saved_model_stores_each_weight_once(exported, trained):
     checkpoint = os.path.join(exported.path, "variables", "variables")
     sizes = [int(np.prod(shape)) for name, shape in tf.train.list_variables(checkpoint)
@@ -73,6 +85,25 @@ def test_a_failed_export_leaves_version_1_as_it_was_and_nothing_else(servable_co
                         str(servable_copy), MODEL_NAME, warmup_sentences=["Ein Hund."])
     assert listing(servable_copy) == before
     assert pb.read_bytes() == pb_bytes
+
+
+def test_the_keras_copy_is_written_after_its_version_is_in_place(servable_copy, trained,
+                                                                  monkeypatch):
+    base = servable_copy / MODEL_NAME
+    seen = []
+
+    def save(path, *args, **kwargs):
+        seen.append((os.path.basename(path), sorted(os.listdir(base))))
+        raise OSError("killed")
+
+    monkeypatch.setattr(trained.model, "save", save)
+    with pytest.raises(OSError, match="killed"):
+        exporter.export(trained.model, trained.source_tokenizer, trained.target_tokenizer,
+                        str(servable_copy), MODEL_NAME, warmup_sentences=["Ein Hund."])
+    (name, listed), = seen
+    assert listed == ["1", "2", "keras"]  # version 2 complete, no temporary folder
+    assert name.startswith(".tmp-") and name.endswith("-2.keras")
+    assert sorted(os.listdir(base / "keras")) == ["1.keras"]
 
 
 def test_an_existing_version_is_refused_and_kept(servable_copy, trained):

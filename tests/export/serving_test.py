@@ -5,6 +5,7 @@ import os
 
 import numpy as np
 import pytest
+import tensorflow as tf
 
 from tests.data.fixtures import PAIRS
 from tests.export.conftest import (
@@ -12,6 +13,7 @@ from tests.export.conftest import (
 from tf_transformer.decoding.translator import Translator
 from tf_transformer.export.serving import TranslationModule
 from tf_transformer.special_tokens import BOS_ID, EOS_ID, PAD_ID
+from tf_transformer.text import is_blank
 
 # Uses the trained, exported model of conftest.py (built once, ~20 s).
 pytestmark = pytest.mark.slow
@@ -142,10 +144,39 @@ def test_every_op_runs_on_cpu_and_the_decoding_loop_is_in_the_graph(reload_repor
     assert not [op for op in reload_report["graph_ops"] if is_xla_op(op)]
 
 
-def test_empty_and_blank_inputs_give_empty_translations(reload_report):
+def test_empty_and_blank_inputs_give_empty_translations(reload_report, translator):
     output = reload_report["outputs"]["bad"]
-    assert decode_strings(output["translations"])[:2] == [b"", b""]
-    assert output["scores"]["values"][:2] == [0.0, 0.0]
+    blank = [0, 1, 5, 6]  # "", ASCII spaces, NBSP + U+3000, U+2028 + U+200B + tab
+    assert [decode_strings(output["translations"])[i] for i in blank] == [b""] * 4
+    assert [output["scores"]["values"][i] for i in blank] == [0.0] * 4
+    assert [is_blank(BAD[i]) for i in blank] == [True] * 4  # the CLI's rule
+    assert translator.translate([BAD[i] for i in blank]) == [""] * 4
+
+
+def test_a_request_of_rank_2_is_refused_with_invalid_argument(loaded):
+    for key in ("serving_default", "translate_greedy", "tokenize"):
+        with pytest.raises(tf.errors.InvalidArgumentError,
+                           match="inputs_must_be_a_vector_of_strings"):
+            loaded.signatures[key](inputs=tf.constant([[SENTENCES[0]]]))
+
+
+def test_chunks_of_rows_give_the_one_by_one_translations(reload_report, trained):
+    # max_chunk_tokens=1: every row is decoded alone (a chunk has at least one row).
+    one_by_one = TranslationModule(trained.model, trained.source_tokenizer,
+                                   trained.target_tokenizer, beam_size=BEAM_SIZE,
+                                   alpha=ALPHA, max_chunk_tokens=1)
+    # 20 tokens: chunks of 1 to 4 rows in this batch of mixed lengths.
+    chunked = TranslationModule(trained.model, trained.source_tokenizer,
+                                trained.target_tokenizer, beam_size=BEAM_SIZE, alpha=ALPHA,
+                                max_chunk_tokens=20)
+    inputs = tf.constant(BAD + SENTENCES)
+    expected = reload_report["outputs"]["bad"], reload_report["outputs"]["beam"]
+    for module in (one_by_one, chunked):
+        got = module.translate(inputs)
+        assert [t.decode() for t in got["translations"].numpy()] == (
+            texts(expected[0]["translations"]) + texts(expected[1]["translations"]))
+        np.testing.assert_allclose(got["scores"].numpy(), expected[0]["scores"]["values"]
+                                   + expected[1]["scores"]["values"], rtol=1e-5, atol=1e-6)
 
 
 def test_invalid_utf8_is_read_with_replacement_characters(reload_report):

@@ -7,9 +7,10 @@ import sys
 
 import pytest
 
+from tf_transformer import atomic
 from tf_transformer.export import versions
 from tf_transformer.export.versions import (
-    existing_versions, new_version_dir, next_version, parse_version, replace_file_atomically)
+    existing_versions, new_version_dir, next_version, parse_version)
 
 
 def write(path, text):
@@ -76,11 +77,33 @@ def test_overwrite_replaces_the_version_and_leaves_nothing_else(servable):
     assert read(os.path.join(servable, "1", "saved_model.pb")) == "new one"
 
 
-@pytest.mark.parametrize("version", [0, -3])
-def test_versions_are_positive(servable, version):
-    with pytest.raises(ValueError, match="positive integer"):
+@pytest.mark.parametrize("version", [0, -3, 2**63, 99999999999999999999])
+def test_versions_are_int64s_from_1(servable, version):
+    with pytest.raises(versions.VersionError, match=r"from 1 to 2\*\*63 - 1"):
         with new_version_dir(servable, version=version):
             pass
+    with new_version_dir(servable, version=2**63 - 1) as (tmp_dir, _):
+        write(os.path.join(tmp_dir, "saved_model.pb"), "the last one")
+    assert existing_versions(servable)[2**63 - 1] == str(2**63 - 1)
+
+
+def test_a_version_folder_is_readable_as_the_umask_says(servable):
+    previous = os.umask(0o022)
+    try:
+        with new_version_dir(servable, version=2) as (tmp_dir, _):
+            write(os.path.join(tmp_dir, "saved_model.pb"), "two")
+    finally:
+        os.umask(previous)
+    assert os.stat(os.path.join(servable, "2")).st_mode & 0o777 == 0o755
+
+
+def test_a_servable_inside_a_file_is_refused_before_anything_is_written(tmp_path):
+    write(tmp_path / "models", "not a folder")
+    for base in (tmp_path / "models", tmp_path / "models" / "name"):
+        with pytest.raises(versions.NotAFolderError, match="models is a file"):
+            with new_version_dir(str(base)):
+                pass
+    assert os.listdir(tmp_path) == ["models"]
 
 
 def test_a_failure_mid_export_leaves_the_previous_versions_and_no_partial_dir(servable):
@@ -104,21 +127,6 @@ def test_a_killed_export_leaves_no_numbered_dir(servable):
     completed = subprocess.run([sys.executable, "-c", script, versions.__file__, servable])
     assert completed.returncode == -signal.SIGKILL
     assert existing_versions(servable) == {1: "1"}
-    leftovers = [n for n in os.listdir(servable) if n.startswith(versions.TMP_PREFIX)]
+    leftovers = [n for n in os.listdir(servable) if n.startswith(atomic.TMP_PREFIX)]
     assert len(leftovers) == 1 and parse_version(leftovers[0]) is None
     assert next_version(servable) == 2
-
-
-def test_replace_file_atomically_keeps_the_old_file_on_failure(tmp_path):
-    path = tmp_path / "keras" / "1.keras"
-    replace_file_atomically(lambda tmp: write(tmp, "first"), str(path))
-    assert read(path) == "first"
-
-    def fail(tmp):
-        write(tmp, "partial")
-        raise OSError("interrupted")
-
-    with pytest.raises(OSError, match="interrupted"):
-        replace_file_atomically(fail, str(path))
-    assert os.listdir(path.parent) == ["1.keras"]
-    assert read(path) == "first"

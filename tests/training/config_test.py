@@ -74,6 +74,32 @@ def test_partial_file_keeps_defaults(tmp_path):
     ("callbacks.final_weights=average", "needs callbacks.average_last >= 2"),
     ("callbacks.monitor=val_bleu", "needs callbacks.bleu_every_epochs >= 1"),
     ("epochs=3", "--set expects section.key=value"),
+    ("model.dropout=1.5", "model.dropout must be in \\[0, 1\\), got 1.5"),
+    ("model.dropout=-0.1", "model.dropout must be in \\[0, 1\\), got -0.1"),
+    ("model.num_heads=0", "model.num_heads must be > 0, got 0"),
+    ("model.d_model=0", "model.d_model must be > 0, got 0"),
+    ("model.num_encoder_layers=0", "model.num_encoder_layers must be > 0, got 0"),
+    ("model.num_decoder_layers=-1", "model.num_decoder_layers must be > 0, got -1"),
+    ("model.ff_dim=0", "model.ff_dim must be > 0, got 0"),
+    ("model.max_length=0", "model.max_length must be > 0, got 0"),
+    ("model.d_model=100", "model.d_model \\(100\\) must be a multiple of model.num_heads \\(8\\)"),
+    ("model.num_heads=6", "model.d_model \\(256\\) must be a multiple of model.num_heads \\(6\\)"),
+    ("data.max_length=257", "data.max_length \\(257\\) must be <= .*model.max_length \\(256"),
+    ("model.max_length=100", "data.max_length \\(128\\) must be <= .*model.max_length \\(100"),
+    ("data.max_length=0", "data.max_length must be > 0, got 0"),
+    ("data.batch_size=0", "data.batch_size must be > 0, got 0"),
+    ("data.vocab_size=-5", "data.vocab_size must be > 0, got -5"),
+    ("data.max_tokens=-1", "data.max_tokens must be >= 0, got -1"),
+    ("optimizer.learning_rate=0", "optimizer.learning_rate must be > 0, got 0"),
+    ("optimizer.beta_2=1.0", "optimizer.beta_2 must be in \\[0, 1\\), got 1.0"),
+    ("optimizer.epsilon=0", "optimizer.epsilon must be > 0, got 0"),
+    ("optimizer.warmup_steps=0", "optimizer.warmup_steps must be > 0, got 0"),
+    ("optimizer.clip_global_norm=0", "optimizer.clip_global_norm must be > 0, got 0"),
+    ("training.steps_per_epoch=0", "training.steps_per_epoch must be > 0, got 0"),
+    ("training.seed=-1", "training.seed must be in \\[0, 2\\*\\*32\\), got -1"),
+    ("callbacks.backup_every_steps=-1", "callbacks.backup_every_steps must be >= 0, got -1"),
+    ("decoding.beam_size=0", "decoding.beam_size must be > 0, got 0"),
+    ("decoding.alpha=-0.5", "decoding.alpha must be >= 0, got -0.5"),
 ])
 def test_bad_values_name_the_key_and_the_choices(assignment, message):
     with pytest.raises(ConfigError, match=message):
@@ -111,3 +137,15 @@ def test_data_source_must_be_known():
     with pytest.raises(ConfigError, match="data.source must be multi30k, files or tfds"):
         run_config.from_dict({"data": {"source": "tfds:"}})
     assert run_config.from_dict({"data": {"source": "tfds:wmt14_translate/de-en"}}).data.source
+
+
+@pytest.mark.parametrize("assignment", ["model.dropout=1.5", "model.num_heads=0",
+                                        "data.max_length=1000"])
+def test_the_train_command_stops_a_bad_config_with_one_line_and_status_2(assignment, capsys,
+                                                                          tmp_path):
+    from tf_transformer import cli
+
+    assert cli.main(["train", "--set", assignment, "--run-dir", str(tmp_path / "run")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("tf-transformer: error: ") and err.count("\n") == 1 and assignment.split("=")[0] in err
+    assert not (tmp_path / "run").exists()

@@ -21,7 +21,7 @@ def tiny_config(fixture_data):
         values = {
             "model": {"preset": "tiny", "num_encoder_layers": 1, "num_decoder_layers": 1},
             "data": {"data_dir": raw, "tfds_dir": tfds_dir, "vocab_size": FIXTURE_VOCAB_SIZE,
-                     "batch_size": 8},
+                     "batch_size": 8, "max_length": 64},
             "training": {"epochs": 1},
         }
         for section, entries in sections.items():

@@ -45,7 +45,7 @@ def train(strategy):
     from tf_transformer.training.trainer import build_model, compile_model
 
     config = from_dict({"model": {"preset": "tiny", "dropout": 0.0, "num_encoder_layers": 1,
-                                  "num_decoder_layers": 1}})
+                                  "num_decoder_layers": 1}, "data": {"max_length": 64}})
     data = batches()
     with strategy.scope():
         model = build_model(config.model, VOCAB, VOCAB)

@@ -31,7 +31,7 @@ def test_tiny_model_overfits_32_pairs(tmp_path):
                               FIXTURE_VOCAB_SIZE) for i, lang in enumerate(("de", "en")))
     pairs = tf.data.Dataset.from_tensor_slices(tuple(map(list, zip(*PAIRS[:32]))))
     batch = make_dataset(pairs, de, en, batch_size=32).cache()
-    config = from_dict({"model": {"preset": "tiny", "dropout": 0.0},
+    config = from_dict({"model": {"preset": "tiny", "dropout": 0.0}, "data": {"max_length": 64},
                         "optimizer": {"learning_rate": 3e-3}})
     model = build_model(config.model, de.vocab_size, en.vocab_size)
     compile_model(model, config)
@@ -191,3 +191,54 @@ def test_sigkill_mid_epoch_then_restart_resumes_from_the_backup(tiny_config, tmp
     with open(run / "training_log.csv") as f:
         logged = [int(row["epoch"]) for row in csv.DictReader(f)]
     assert sorted(set(logged)) == list(range(epochs))
+
+
+# `tf-transformer train` with a kill point: SIGKILL while the epoch-end backup of epoch 1
+# (after batch 5) writes its state file, leaving a torn 96-byte file behind.
+_KILLED_TRAIN = """
+import os, signal, sys
+import keras
+from tf_transformer import cli
+
+save_weights = keras.Model.save_weights
+
+def save_weights_or_die(self, path, *args, **kwargs):
+    if "state-000000005" in path:
+        with open(path, "wb") as f:
+            f.write(bytes(96))
+        os.kill(os.getpid(), signal.SIGKILL)
+    return save_weights(self, path, *args, **kwargs)
+
+keras.Model.save_weights = save_weights_or_die
+sys.exit(cli.main(sys.argv[1:]))
+"""
+
+
+@pytest.mark.slow
+def test_sigkill_during_the_epoch_end_backup_then_rerun_finishes_as_if_never_killed(
+        tiny_config, tmp_path):
+    config = tiny_config(training={"epochs": 2}, callbacks={"backup_every_steps": 2})
+    config_path, run = str(tmp_path / "run.yaml"), tmp_path / "run"
+    run_config.dump(config, config_path)
+    arguments = ["train", "--config", config_path, "--run-dir", str(run), "--verbose", "2"]
+    env = dict(os.environ, PYTHONPATH=ROOT, TF_CPP_MIN_LOG_LEVEL="3")
+    killed = subprocess.run([sys.executable, "-c", _KILLED_TRAIN, *arguments], env=env,
+                            cwd=ROOT, capture_output=True, text=True, timeout=240)
+    assert killed.returncode == -signal.SIGKILL, killed.stdout[-3000:] + killed.stderr[-3000:]
+    assert sorted(os.listdir(run / "backup"))[-2:] == ["latest", "state-000000004"]
+
+    resumed = subprocess.run([sys.executable, "-m", "tf_transformer.cli", *arguments], env=env,
+                             cwd=ROOT, capture_output=True, text=True, timeout=240)
+    assert resumed.returncode == 0, resumed.stdout[-3000:] + resumed.stderr[-3000:]
+    assert "after 4 batches: epoch 1, batch 4 of 5" in resumed.stdout
+    assert sorted(os.listdir(run / "backup")) == ["latest", "state-000000010"]
+
+    train(config, str(tmp_path / "uninterrupted"), verbose=0)
+    model = build_model(config.model, FIXTURE_VOCAB_SIZE, FIXTURE_VOCAB_SIZE)
+    model((np.ones((1, 2), np.int32), np.ones((1, 2), np.int32)))
+    finals = []
+    for folder in (run, tmp_path / "uninterrupted"):
+        model.load_weights(folder / "model.weights.h5")
+        finals.append(model.get_weights())
+    for resumed_weights, uninterrupted in zip(*finals):
+        np.testing.assert_array_equal(resumed_weights, uninterrupted)

@@ -42,6 +42,8 @@ import zlib
 import tensorflow_datasets as tfds
 from etils import epath
 
+from tf_transformer.text import BOM
+
 logger = logging.getLogger(__name__)
 
 MULTI30K_DIR_ENV = "MULTI30K_DIR"
@@ -121,7 +123,7 @@ def read_lines(path: epath.PathLike) -> list[str]:
             "it with a fresh copy of the official file (data/task1/raw/ of "
             "https://github.com/multi30k/dataset)."
         ) from e
-    lines = text.split("\n")  # not splitlines(): it also splits on U+2028 etc.
+    lines = text.removeprefix(BOM).split("\n")  # not splitlines(): it splits on U+2028 too
     if lines[-1] == "":
         lines.pop()  # the final newline ends the last line; it does not start a new one
     lines = [line.strip() for line in lines]

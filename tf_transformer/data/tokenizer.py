@@ -30,13 +30,13 @@ import hashlib
 import io
 import logging
 import os
-import tempfile
 from collections.abc import Iterable, Sequence
 
 import sentencepiece
 import tensorflow as tf
 import tensorflow_text as tf_text
 
+from tf_transformer import atomic
 from tf_transformer.special_tokens import BOS_ID, EOS_ID, PAD_ID, SPECIAL_TOKENS, UNK_ID
 
 logger = logging.getLogger(__name__)
@@ -166,12 +166,11 @@ def train_sentencepiece(
         num_threads=1,
         minloglevel=2,
     )
-    folder = os.path.dirname(os.path.abspath(model_path))
-    os.makedirs(folder, exist_ok=True)
-    with tempfile.NamedTemporaryFile(dir=folder, suffix=".tmp", delete=False) as f:
-        f.write(model.getvalue())
-    os.chmod(f.name, 0o644)  # NamedTemporaryFile makes it private
-    os.replace(f.name, model_path)
+    def write(tmp):
+        with open(tmp, "wb") as f:
+            f.write(model.getvalue())
+
+    atomic.replace_file(write, model_path)
 
 
 def build_tokenizer(

@@ -20,8 +20,10 @@ saved_models/multi30k_de_en is used (see `tf_transformer.artifacts`).
       its hypothesis files must be identical to a cached run's.
   tf-transformer translate [--model PATH] [--input FILE] [--output FILE] [--beam-size K]
       One translation per input line, stdin to stdout by default (a progress bar is
-      shown when reading a file). Empty lines give empty lines; lines longer than the
-      model's source positions are truncated, with a warning on stderr.
+      shown when reading a file). Lines end at "\n" only (`tf_transformer.text`: other
+      control characters become spaces), so output line N is the translation of input
+      line N. Blank lines give empty lines; lines longer than the model's source
+      positions are truncated, with a warning on stderr naming the first one.
   tf-transformer plot [--model PATH] "Ein Mann fährt Fahrrad." [--output-dir plots]
       Writes cross-attention and encoder self-attention heat-maps, one PNG per layer
       (greedy search unless --beam-size is given).
@@ -34,7 +36,6 @@ TF Serving) when they serve the search asked for; other searches, --xla, --uncac
 and `plot` use the Keras model rebuilt from the export's weights.
 """
 import argparse
-import io
 import logging
 import os
 import sys
@@ -43,6 +44,7 @@ from tqdm import tqdm
 
 from tf_transformer import artifacts
 from tf_transformer.errors import UserError
+from tf_transformer.text import read_lines
 
 # TensorFlow is imported on first use, so that `--help` answers at once.
 
@@ -182,11 +184,10 @@ def add_translate_arguments(parser: argparse.ArgumentParser) -> None:
 def run_translate(args) -> int:
     location = _locate(args)
     if args.input:
-        with open(args.input, encoding="utf-8", errors="replace") as f:
-            lines = f.read().splitlines()
+        with open(args.input, "rb") as f:
+            lines = read_lines(f)
     else:
-        lines = io.TextIOWrapper(sys.stdin.buffer, encoding="utf-8",
-                                 errors="replace").read().splitlines()
+        lines = read_lines(sys.stdin.buffer)
     translator = _translator(args, location, served=True)
     # Chunks of several batches: batches are sorted by length within a chunk, and the
     # progress bar moves once per chunk.

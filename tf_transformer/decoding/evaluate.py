@@ -15,10 +15,11 @@ import dataclasses
 import json
 import os
 import re
-import tempfile
 import time
 
 import sacrebleu
+
+from tf_transformer import atomic
 
 _WORD_RE = re.compile(r"\w+|[^\w\s]", re.UNICODE)
 
@@ -98,16 +99,6 @@ def evaluate(translator, sources, references, beam_sizes=(1, 4), alpha: float = 
     return runs
 
 
-def write_atomic(path: str, text: str) -> None:
-    """Writes `text` to `path` through a temporary file in the same folder."""
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    with tempfile.NamedTemporaryFile("w", dir=folder, suffix=".tmp", delete=False,
-                                     encoding="utf-8") as f:
-        f.write(text)
-    os.replace(f.name, path)
-
-
 def write_results(runs, output_dir: str, split: str, sources, references) -> list:
     """Writes `<split>.source.txt`, `<split>.reference.txt`, `<split>.<name>.txt` per
     run (one sentence per line, all in the same order) and `<split>.metrics.json`;
@@ -121,9 +112,9 @@ def write_results(runs, output_dir: str, split: str, sources, references) -> lis
     paths = []
     for name, lines in texts:
         paths.append(os.path.join(output_dir, f"{split}.{name}.txt"))
-        write_atomic(paths[-1], "".join(line + "\n" for line in lines))
+        atomic.write_text(paths[-1], "".join(line + "\n" for line in lines))
     metrics = [{k: v for k, v in dataclasses.asdict(run).items() if k != "hypotheses"}
                for run in runs]
     paths.append(os.path.join(output_dir, f"{split}.metrics.json"))
-    write_atomic(paths[-1], json.dumps(metrics, indent=2) + "\n")
+    atomic.write_text(paths[-1], json.dumps(metrics, indent=2) + "\n")
     return paths

@@ -3,9 +3,11 @@
 Notation: B batch, K beam size, L layers, H heads, S source tokens, T target tokens.
 
 Behaviour at the edges (also what `tf-transformer translate` does):
-- an empty or all-whitespace input gives an empty translation (the model is not run);
+- an empty or blank input (only spaces, NBSP, U+3000, controls...: `text.is_blank`, the
+  SavedModel's rule too) gives an empty translation (the model is not run);
 - an input longer than the model's `config.max_length` source positions is cut to its
-  first `max_length - 1` tokens plus EOS, with a logged warning;
+  first `max_length - 1` tokens plus EOS, with a logged warning naming the first such
+  input by its 1-based line number;
 - each output has at most `ceil(max_length_ratio * source tokens) + max_length_offset`
   tokens (capped at `config.max_length`);
 - a batch gives the same results as its sentences one by one: sentences are sorted by
@@ -24,6 +26,7 @@ import tensorflow as tf
 
 from tf_transformer.decoding.generate import translate_ids
 from tf_transformer.special_tokens import BOS_ID, EOS_ID, PAD_ID
+from tf_transformer.text import is_blank
 
 logger = logging.getLogger(__name__)
 
@@ -109,10 +112,10 @@ class Translator:
         alpha = self.alpha if alpha is None else alpha
         sentences = list(sentences)
         results = [_empty_translation() for _ in sentences]
-        rows = [i for i, s in enumerate(sentences) if s.strip()]
+        rows = [i for i, s in enumerate(sentences) if not is_blank(s)]
         if not rows:
             return results
-        ids, truncated = self._tokenize([sentences[i] for i in rows])
+        ids, truncated = self._tokenize([sentences[i] for i in rows], rows)
         # Longest first: similar lengths share a batch, and XLA compiles the widest first.
         order = sorted(range(len(rows)), key=lambda i: -len(ids[i]))
         for start in range(0, len(order), batch_size):
@@ -124,9 +127,10 @@ class Translator:
                 results[rows[i]] = translation
         return results
 
-    def _tokenize(self, sentences):
+    def _tokenize(self, sentences, positions):
         """Source ids per sentence (int arrays), cut to the model's positions, and
-        whether each was cut."""
+        whether each was cut; `positions`: each sentence's index in the input, for the
+        warning."""
         ragged = self.source_tokenizer.tokenize(tf.constant(sentences, tf.string))
         ids = [np.asarray(row, np.int32) for row in ragged.numpy()]
         limit = self.model.config.max_length
@@ -135,8 +139,8 @@ class Translator:
             first = truncated.index(True)
             logger.warning(
                 "%d input(s) longer than the model's %d source positions were truncated "
-                "to %d tokens (first: input %d, %d tokens).", sum(truncated), limit, limit,
-                first, len(ids[first]))
+                "to %d tokens (first: line %d, %d tokens).", sum(truncated), limit, limit,
+                positions[first] + 1, len(ids[first]))
         ids = [np.append(row[:limit - 1], EOS_ID) if cut else row
                for row, cut in zip(ids, truncated)]
         return ids, truncated

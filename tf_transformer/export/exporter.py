@@ -13,7 +13,7 @@ Layout under `output_dir` (default `saved_models/`):
 TF Serving treats only children with integer names as versions, so `keras/` and the
 hidden `.tmp-*` folders of exports in progress are never loaded. Everything of a
 version is written first and the version folder is renamed into place last (see
-`versions.new_version_dir`).
+`versions.new_version_dir`); then the `.keras` copy is written (`tf_transformer.atomic`).
 """
 
 import os
@@ -21,9 +21,9 @@ from typing import NamedTuple
 
 import tensorflow as tf
 
+from tf_transformer import atomic
 from tf_transformer.export.serving import TranslationModule
-from tf_transformer.export.versions import (
-    new_version_dir, replace_file_atomically, servable_dir)
+from tf_transformer.export.versions import new_version_dir, servable_dir
 from tf_transformer.export.warmup import write_warmup_file
 
 
@@ -58,6 +58,7 @@ def export(model, source_tokenizer, target_tokenizer, output_dir: str, name: str
     with new_version_dir(base_dir, version, overwrite) as (tmp_dir, version):
         tf.saved_model.save(module, tmp_dir, signatures=module.signatures())
         write_warmup_file(tmp_dir, name, warmup_sentences)
-        keras_path = os.path.join(base_dir, "keras", f"{version}.keras")
-        replace_file_atomically(model.save, keras_path)
+    # After the version is in place: a copy never exists without its SavedModel.
+    keras_path = os.path.join(base_dir, "keras", f"{version}.keras")
+    atomic.replace_file(model.save, keras_path)
     return ExportResult(version, os.path.join(base_dir, str(version)), keras_path)

@@ -20,18 +20,34 @@ Inputs are cleaned the same way in every signature:
   the whole batch, so one bad row never costs the others their translations;
 - inputs longer than the model's positions are truncated: `[BOS]` + the first
   `max_length - 2` subwords + `[EOS]`;
-- an empty or whitespace-only input (ASCII whitespace, as `tf.strings.strip`) gets an
+- an empty or blank input (only spaces of any kind, NBSP and U+3000 included, control
+  and invisible format characters: `tf_transformer.text`, the CLI's rule too) gets an
   empty translation with score 0;
-- an empty batch gives empty outputs.
+- an empty batch gives empty outputs;
+- inputs must have rank 1 (a batch of strings): a rank-2 request fails with
+  InvalidArgument ("inputs_must_be_a_vector_of_strings ... not compatible with expected
+  shape [?]").
+
+Memory: a request is decoded in chunks of rows of at most `MAX_CHUNK_TOKENS` padded
+source tokens, longest rows first, so its caches stay bounded however many rows it has
+(sources are truncated to the model's positions anyway); results are those of
+one-by-one translation.
 """
 
 import tensorflow as tf
 
 from tf_transformer.decoding.generate import translate_ids
 from tf_transformer.special_tokens import PAD_ID
+from tf_transformer.text import BLANK_PATTERN
 
 SIGNATURE_KEYS = ("serving_default", "translate_greedy", "tokenize")
 _INPUT_SPEC = tf.TensorSpec([None], tf.string, name="inputs")
+# Rows x padded source tokens per decoding pass (`TranslationModule.max_chunk_tokens`):
+# about 64 sentences of ~15 tokens (the usual batch), or 4 rows of 256 positions. The
+# caches of a pass hold beams x rows x (source + output buffer) positions. 512 rows with
+# one 20k-character row, beam 4, seed model: peak 1.75 GB, 1.39 GB of it the loaded
+# model (4096: 2.4 GB; one pass: 11.2 GB); benchmarks/serving_memory.py.
+MAX_CHUNK_TOKENS = 1024
 
 
 def weight_key(variable) -> str:
@@ -51,6 +67,8 @@ class TranslationModule(tf.Module):
       alpha: length-penalty exponent of both translate signatures.
       max_length_ratio, max_length_offset: each row generates at most
         `ceil(ratio * source tokens) + offset` tokens (see `translate_ids`).
+      max_chunk_tokens: rows x padded source tokens decoded at once; a larger request
+        is split into chunks (see `_search_in_chunks`), which bounds its memory.
       assets: extra files copied into the SavedModel's `assets/` (e.g. the run config).
 
     Example:
@@ -61,7 +79,8 @@ class TranslationModule(tf.Module):
 
     def __init__(self, model, source_tokenizer, target_tokenizer, beam_size: int = 4,
                  alpha: float = 0.6, max_length_ratio: float = 1.5,
-                 max_length_offset: int = 10, assets=(), name=None):
+                 max_length_offset: int = 10, max_chunk_tokens: int = MAX_CHUNK_TOKENS,
+                 assets=(), name=None):
         super().__init__(name=name)
         if beam_size < 1:
             raise ValueError(f"beam_size must be >= 1, got {beam_size}.")
@@ -72,6 +91,7 @@ class TranslationModule(tf.Module):
         self.alpha = alpha
         self.max_length_ratio = max_length_ratio
         self.max_length_offset = max_length_offset
+        self.max_chunk_tokens = max_chunk_tokens
         self.assets = [tf.saved_model.Asset(path) for path in assets]
 
     @tf.__internal__.tracking.no_automatic_dependency_tracking
@@ -103,7 +123,12 @@ class TranslationModule(tf.Module):
         return concrete
 
     def _clean(self, inputs):
-        """Valid UTF-8: each invalid byte sequence becomes U+FFFD."""
+        """Valid UTF-8: each invalid byte sequence becomes U+FFFD.
+
+        A server feeds the graph without checking shapes, so a rank-2 request is
+        refused here (InvalidArgument naming this op) instead of giving rank-2 outputs.
+        """
+        inputs = tf.ensure_shape(inputs, [None], name="inputs_must_be_a_vector_of_strings")
         return tf.strings.unicode_transcode(
             inputs, "UTF-8", "UTF-8", errors="replace", replacement_char=0xFFFD)
 
@@ -115,15 +140,42 @@ class TranslationModule(tf.Module):
 
     def _translate(self, inputs, beam_size: int):
         text = self._clean(inputs)
-        source_ids = self._source_ids(text)
-        result = translate_ids(
-            self.model, source_ids.to_tensor(PAD_ID), beam_size=beam_size, alpha=self.alpha,
-            max_length_ratio=self.max_length_ratio, max_length_offset=self.max_length_offset)
-        translations = self.target_tokenizer.detokenize(result.ids[:, 0])
-        # Else an empty source would get whatever the model says after [BOS] [EOS].
-        empty = tf.strings.strip(text) == ""
+        translations, scores = self._search_in_chunks(self._source_ids(text), beam_size)
+        # Else a blank source would get whatever the model says after [BOS] [EOS].
+        empty = tf.strings.regex_full_match(text, BLANK_PATTERN)
         return {"translations": tf.where(empty, "", translations),
-                "scores": tf.where(empty, 0.0, result.scores[:, 0])}
+                "scores": tf.where(empty, 0.0, scores)}
+
+    def _search_in_chunks(self, source_ids, beam_size: int):
+        """Best translations (B,) and scores (B,) of the RaggedTensor `source_ids`.
+
+        The rows are decoded longest first, in chunks of at most `max_chunk_tokens`
+        padded source tokens (at least one row each): the caches of a search grow with
+        beams x rows x tokens, so one huge request runs as several bounded ones. Rows do
+        not affect each other (padding masks), so chunks change no result.
+        """
+        lengths = source_ids.row_lengths()
+        order = tf.argsort(lengths, direction="DESCENDING", stable=True)
+        rows, lengths = tf.gather(source_ids, order), tf.gather(lengths, order)
+        count = tf.shape(lengths, out_type=tf.int64)[0]
+
+        def chunk(index, start, translations, scores):
+            size = tf.clip_by_value(self.max_chunk_tokens // lengths[start], 1, count - start)
+            result = translate_ids(
+                self.model, rows[start:start + size].to_tensor(PAD_ID), beam_size=beam_size,
+                alpha=self.alpha, max_length_ratio=self.max_length_ratio,
+                max_length_offset=self.max_length_offset)
+            return (index + 1, start + size,
+                    translations.write(index, self.target_tokenizer.detokenize(result.ids[:, 0])),
+                    scores.write(index, result.scores[:, 0]))
+
+        parts = [tf.TensorArray(dtype, size=0, dynamic_size=True, infer_shape=False,
+                                element_shape=[None]) for dtype in (tf.string, tf.float32)]
+        _, _, translations, scores = tf.while_loop(
+            lambda index, start, *_: start < count, chunk,
+            (tf.constant(0), tf.constant(0, tf.int64), *parts))
+        back = tf.math.invert_permutation(order)
+        return tf.gather(translations.concat(), back), tf.gather(scores.concat(), back)
 
     @tf.function(input_signature=[_INPUT_SPEC])
     def translate(self, inputs):

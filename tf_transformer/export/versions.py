@@ -17,11 +17,22 @@ import contextlib
 import os
 import re
 import shutil
-import tempfile
+
+from tf_transformer import atomic
+from tf_transformer.errors import UserError
 
 # What TF Serving's ParseVersionNumber (strings::safe_strto64) accepts.
 _VERSION_NAME = re.compile(r"\s*[+-]?\d+\s*", re.ASCII)
-TMP_PREFIX = ".tmp-"
+# TF Serving reads versions as int64.
+MAX_VERSION = 2**63 - 1
+
+
+class VersionError(UserError, ValueError):
+    """A version number TF Serving cannot serve."""
+
+
+class NotAFolderError(UserError, NotADirectoryError):
+    """The servable's folder would be inside a file."""
 
 
 def parse_version(name: str):
@@ -66,22 +77,24 @@ def new_version_dir(base_dir: str, version: int | None = None, overwrite: bool =
     Raises:
       FileExistsError: the version exists and `overwrite` is False (checked before
         anything is written, and again at the rename in case another export won).
-      ValueError: `version` is not a positive integer.
+      VersionError: `version` is not an integer in [1, 2**63).
+      NotAFolderError: `base_dir` or a folder above it is a file.
     """
     version = resolve_version(base_dir, version, overwrite)
-    os.makedirs(base_dir, exist_ok=True)
-    tmp_dir = tempfile.mkdtemp(prefix=f"{TMP_PREFIX}{version}-", dir=base_dir)
+    final = os.path.join(base_dir, str(version))
+    # Readable as the umask says (TF Serving often runs as another user).
+    tmp_dir = atomic.make_temp_dir(final)
     try:
         yield tmp_dir, version
         _check_free(base_dir, version, overwrite)
         old = existing_versions(base_dir).get(version)
-        if old is not None:  # overwrite: move the old one aside first, then drop it
-            trash = tempfile.mkdtemp(prefix=f"{TMP_PREFIX}old-{version}-", dir=base_dir)
+        if old is not None and old != str(version):  # e.g. "007": move it aside too
+            trash = atomic.make_temp_dir(final)
             os.rename(os.path.join(base_dir, old), os.path.join(trash, old))
-            os.rename(tmp_dir, os.path.join(base_dir, str(version)))
+            atomic.replace_dir(tmp_dir, final)
             shutil.rmtree(trash)
         else:
-            os.rename(tmp_dir, os.path.join(base_dir, str(version)))
+            atomic.replace_dir(tmp_dir, final)
     except BaseException:
         shutil.rmtree(tmp_dir, ignore_errors=True)
         raise
@@ -92,11 +105,23 @@ def resolve_version(base_dir: str, version: int | None = None, overwrite: bool =
 
     Cheap, so a command can call it before slow work (loading a model) to fail early.
     """
+    _check_folder(base_dir)
     version = next_version(base_dir) if version is None else version
-    if not isinstance(version, int) or version < 1:
-        raise ValueError(f"A TF Serving version is a positive integer, got {version!r}.")
+    if not isinstance(version, int) or not 1 <= version <= MAX_VERSION:
+        raise VersionError(f"A TF Serving version is an integer from 1 to 2**63 - 1 "
+                           f"({MAX_VERSION}), got {version!r}.")
     _check_free(base_dir, version, overwrite)
     return version
+
+
+def _check_folder(base_dir):
+    """Raises `NotAFolderError` if `base_dir` or the nearest existing folder above it is a file."""
+    path = os.path.abspath(base_dir)
+    while not os.path.exists(path):
+        path = os.path.dirname(path)
+    if not os.path.isdir(path):
+        raise NotAFolderError(f"{path} is a file, but the servable {base_dir} needs a folder "
+                              "there; choose another --output-dir or --name.")
 
 
 def _check_free(base_dir, version, overwrite):
@@ -105,20 +130,3 @@ def _check_free(base_dir, version, overwrite):
         raise FileExistsError(
             f"Version {version} already exists: {os.path.join(base_dir, existing)}. "
             "Choose another --version (default: the next free one) or pass --overwrite.")
-
-
-def replace_file_atomically(write, path: str) -> None:
-    """Calls `write(tmp_path)` on a hidden file beside `path`, then renames it to `path`.
-
-    The temporary name keeps `path`'s suffix (`.tmp-3.keras`), which Keras requires.
-    """
-    folder, name = os.path.split(path)
-    os.makedirs(folder or ".", exist_ok=True)
-    tmp = os.path.join(folder, f"{TMP_PREFIX}{name}")
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise

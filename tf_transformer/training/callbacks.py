@@ -1,35 +1,26 @@
 """Callbacks of `tf-transformer train`: backups, checkpoints, averaging, BLEU, logs.
 
-Every file is written beside its destination and renamed into place, so a run
-killed at any moment (even with SIGKILL) leaves either the old or the new file,
-never half of one.
+Every file and backup folder is written beside its destination and renamed into
+place (`tf_transformer.atomic`), so a run killed at any moment (even with SIGKILL)
+leaves either the old or the new one, never half of one; what a reader cannot read
+anyway (a disk error, a file edited by hand) is skipped with a warning.
 """
 
 import json
+import logging
 import math
 import os
+import re
 import shutil
 
 import keras
 import numpy as np
 
+from tf_transformer import atomic
+from tf_transformer.atomic import write_json
+from tf_transformer.errors import UserError
 
-def _replace_atomically(write, path):
-    """Calls `write(tmp_path)`, then renames the temporary file to `path`."""
-    directory, name = os.path.split(path)
-    tmp = os.path.join(directory, f".tmp-{name}")  # keeps the ".weights.h5" suffix
-    write(tmp)
-    os.replace(tmp, path)
-
-
-def write_json(value, path):
-    """Writes `value` as JSON, atomically."""
-
-    def write(tmp):
-        with open(tmp, "w", encoding="utf-8") as f:
-            json.dump(value, f, indent=2)
-
-    _replace_atomically(write, path)
+logger = logging.getLogger(__name__)
 
 
 def read_json(path):
@@ -56,7 +47,7 @@ class ModelWeights:
     def save(self, path):
         """Writes the model's current weights to `path` (`*.weights.h5`)."""
         self.copy.set_weights(self.model.get_weights())
-        _replace_atomically(self.copy.save_weights, path)
+        atomic.replace_file(self.copy.save_weights, path)
 
     def read(self, path):
         """The list of arrays stored in `path`, in `model.get_weights()` order."""
@@ -64,26 +55,54 @@ class ModelWeights:
         return self.copy.get_weights()
 
     def save_average(self, paths, path):
-        """Writes the element-wise mean of the weights in `paths` to `path`."""
-        total = [np.asarray(w, np.float64) for w in self.read(paths[0])]
-        for other in paths[1:]:
-            for acc, w in zip(total, self.read(other)):
-                acc += w
-        self.copy.set_weights([(acc / len(paths)).astype(w.dtype)
+        """Writes the element-wise mean of the weights in `paths` to `path`.
+
+        A file that cannot be read is left out, with a warning.
+        """
+        total, count = None, 0
+        for other in paths:
+            try:
+                arrays = self.read(other)
+            except Exception as error:  # whatever h5py or Keras raise on a damaged file
+                logger.warning("Leaving %s out of the average: unreadable (%s).", other, error)
+                continue
+            total = [np.asarray(w, np.float64) for w in arrays] if total is None else [
+                acc + w for acc, w in zip(total, arrays)]
+            count += 1
+        if not count:
+            raise UserError(f"None of the checkpoints {paths} can be read; nothing to average.")
+        self.copy.set_weights([(acc / count).astype(w.dtype)
                                for acc, w in zip(total, self.copy.get_weights())])
-        _replace_atomically(self.copy.save_weights, path)
+        atomic.replace_file(self.copy.save_weights, path)
+
+
+_BACKUP = re.compile(r"state-(\d{9})")
+STATE_FILE = "state.weights.h5"
+PROGRESS_FILE = "progress.json"
+
+
+def _random_states(model) -> list:
+    """The variables that `save_weights` leaves out: the states of the seed generators
+    (dropout masks), which a resumed run needs to draw what the killed one would have."""
+    weights = {id(w) for w in model.weights}
+    return [v for v in model.variables if id(v) not in weights]
 
 
 class TrainingBackup(keras.callbacks.Callback):
     """Backs up the full training state so that a killed run resumes where it was.
 
     Like `keras.callbacks.BackupAndRestore`, but aware of the position inside an
-    epoch: the state (weights and optimizer slots) and the number of batches
-    trained are saved together every `every_steps` batches and at the end of
+    epoch: the state (weights, optimizer slots, random-number states) and the number
+    of batches trained are saved together every `every_steps` batches and at the end of
     every epoch, and `restore()` returns that number so the trainer can finish
-    the interrupted epoch with the batches it had left. Each backup is a new
-    folder; the file `latest` names the current one and is replaced atomically,
-    so a kill during a save leaves the previous backup in place.
+    the interrupted epoch with the batches it had left.
+
+    Each backup is a folder `state-NNNNNNNNN` (N: batches trained), written under a
+    temporary name and renamed into place when complete; the file `latest` then
+    names it, and only after that are the older backups deleted. An epoch end right
+    after a step backup (same N, same state) writes nothing. `restore()` loads the
+    newest backup that can be read, so a kill at any point of a save resumes from
+    the newest complete one.
 
     Args:
         directory: folder for the backups.
@@ -95,39 +114,60 @@ class TrainingBackup(keras.callbacks.Callback):
         self.directory = directory
         self.every_steps = every_steps
         self.batches_done = 0
+        self._saved = None  # batches_done of the backup this process last wrote or read
+
+    def backups(self) -> list:
+        """The complete backups' folders, newest first."""
+        if not os.path.isdir(self.directory):
+            return []
+        names = [n for n in os.listdir(self.directory) if _BACKUP.fullmatch(n)]
+        return [os.path.join(self.directory, n) for n in sorted(names, reverse=True)]
 
     def restore(self, model):
-        """Loads the latest backup into `model` (built and compiled).
+        """Loads the newest readable backup into `model` (built and compiled).
 
         Returns:
             int, the number of batches trained before the backup (0 if none).
+
+        Raises:
+            UserError: there are backups but none can be read.
         """
-        pointer = os.path.join(self.directory, "latest")
-        if not os.path.exists(pointer):
+        folders = self.backups()
+        if not folders:
             return 0
-        with open(pointer, encoding="utf-8") as f:
-            folder = os.path.join(self.directory, f.read().strip())
         if not model.optimizer.built:
             model.optimizer.build(model.trainable_variables)
-        model.load_weights(os.path.join(folder, "state.weights.h5"))
-        self.batches_done = read_json(os.path.join(folder, "progress.json"))["batches_done"]
-        return self.batches_done
+        for folder in folders:
+            try:
+                progress = read_json(os.path.join(folder, PROGRESS_FILE))
+                done = int(progress["batches_done"])
+                model.load_weights(os.path.join(folder, STATE_FILE))
+            except Exception as error:  # whatever h5py, Keras or json raise on damage
+                logger.warning("Backup %s is unreadable (%s); trying the one before it.",
+                               folder, error)
+                continue
+            # Backups of earlier versions lack the random states: dropout then draws anew.
+            states = progress.get("random_states", [])
+            for variable, state in zip(_random_states(model), states):
+                variable.assign(np.asarray(state, variable.dtype))
+            self.batches_done = self._saved = done
+            return done
+        raise UserError(f"None of the backups in {self.directory} can be read; delete that "
+                        "folder to train this run from the start.")
 
     def save(self):
         name = f"state-{self.batches_done:09d}"
-        folder = os.path.join(self.directory, name)
-        os.makedirs(folder, exist_ok=True)
-        self.model.save_weights(os.path.join(folder, "state.weights.h5"))
-        write_json({"batches_done": self.batches_done}, os.path.join(folder, "progress.json"))
-
-        def point(tmp):
-            with open(tmp, "w", encoding="utf-8") as f:
-                f.write(name)
-
-        _replace_atomically(point, os.path.join(self.directory, "latest"))
-        for old in os.listdir(self.directory):
-            if old.startswith("state-") and old != name:
-                shutil.rmtree(os.path.join(self.directory, old))
+        with atomic.replaced_dir(os.path.join(self.directory, name)) as tmp:
+            self.model.save_weights(os.path.join(tmp, STATE_FILE))
+            states = [keras.ops.convert_to_numpy(v).tolist() for v in _random_states(self.model)]
+            write_json({"batches_done": self.batches_done, "random_states": states},
+                       os.path.join(tmp, PROGRESS_FILE))
+        atomic.write_text(os.path.join(self.directory, "latest"), name)
+        self._saved = self.batches_done
+        for folder in self.backups():
+            if os.path.basename(folder) != name:
+                shutil.rmtree(folder)
+        atomic.remove_temporaries(self.directory)
 
     def on_train_batch_end(self, batch, logs=None):
         self.batches_done += 1
@@ -135,7 +175,8 @@ class TrainingBackup(keras.callbacks.Callback):
             self.save()
 
     def on_epoch_end(self, epoch, logs=None):
-        self.save()
+        if self.batches_done != self._saved:
+            self.save()
 
 
 class BestCheckpoint(keras.callbacks.Callback):
@@ -163,7 +204,11 @@ class BestCheckpoint(keras.callbacks.Callback):
         self.record = path + ".json"
         self.best = None
         if os.path.exists(self.record):
-            self.best = read_json(self.record)["value"]
+            try:
+                self.best = float(read_json(self.record)["value"])
+            except (OSError, ValueError, KeyError, TypeError) as error:
+                logger.warning("Ignoring the unreadable best score %s (%s); the next epoch "
+                               "with a score becomes the best.", self.record, error)
 
     def _improves(self, value):
         if self.best is None:

@@ -16,6 +16,7 @@ from typing import Literal, Optional
 
 import yaml
 
+from tf_transformer import atomic
 from tf_transformer.errors import UserError
 
 
@@ -164,8 +165,12 @@ _NON_NEGATIVE = (
 )
 _POSITIVE_OR_NULL = (
     "training.steps_per_epoch", "training.validation_steps",
-    "optimizer.clip_global_norm",
+    "optimizer.clip_global_norm", "model.d_model", "model.num_heads",
+    "model.num_encoder_layers", "model.num_decoder_layers", "model.ff_dim",
+    "model.max_length",
 )
+_FRACTIONS = ("optimizer.beta_1", "optimizer.beta_2", "training.label_smoothing",
+              "model.dropout")  # in [0, 1)
 
 
 def _get(config, key):
@@ -181,14 +186,30 @@ def _check_ranges(config):
     for key in _NON_NEGATIVE:
         if _get(config, key) < 0:
             raise ConfigError(f"{key} must be >= 0, got {_get(config, key)}.")
-    for key in ("optimizer.beta_1", "optimizer.beta_2", "training.label_smoothing"):
-        if not 0.0 <= _get(config, key) < 1.0:
-            raise ConfigError(f"{key} must be in [0, 1), got {_get(config, key)}.")
-    from tf_transformer.model import PRESETS  # keras is only needed here
+    for key in _FRACTIONS:
+        value = _get(config, key)
+        if value is not None and not 0.0 <= value < 1.0:
+            raise ConfigError(f"{key} must be in [0, 1), got {value}.")
+    if not 0 <= config.training.seed < 2**32:  # NumPy's seed range
+        raise ConfigError(f"training.seed must be in [0, 2**32), got {config.training.seed}.")
+    from tf_transformer.model import PRESETS, TransformerConfig  # keras is only needed here
 
     if config.model.preset not in PRESETS:
         raise ConfigError(
             f"model.preset: {config.model.preset!r} is not one of {sorted(PRESETS)}."
+        )
+    defaults = {f.name: f.default for f in dataclasses.fields(TransformerConfig)}
+    model = {**defaults, **PRESETS[config.model.preset], **config.model.overrides()}
+    if model["d_model"] % model["num_heads"]:
+        raise ConfigError(
+            f"model.d_model ({model['d_model']}) must be a multiple of model.num_heads "
+            f"({model['num_heads']}), the preset's values unless set."
+        )
+    if config.data.max_length > model["max_length"]:
+        raise ConfigError(
+            f"data.max_length ({config.data.max_length}) must be <= the model's positions, "
+            f"model.max_length ({model['max_length']}, the preset's unless set): lower "
+            "data.max_length or raise model.max_length."
         )
     if config.callbacks.final_weights == "average" and config.callbacks.average_last < 2:
         raise ConfigError(
@@ -340,7 +361,4 @@ def load(name_or_path: str, overrides: list = ()) -> RunConfig:
 
 def dump(config: RunConfig, path: str) -> None:
     """Writes `config` as YAML (atomically: a crash leaves no half-written file)."""
-    tmp = f"{path}.tmp"
-    with open(tmp, "w", encoding="utf-8") as f:
-        yaml.safe_dump(config.to_dict(), f, sort_keys=False)
-    os.replace(tmp, path)
+    atomic.write_text(path, yaml.safe_dump(config.to_dict(), sort_keys=False))

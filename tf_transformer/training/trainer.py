@@ -13,6 +13,7 @@ The run directory (read back by `tf_transformer.decoding.run` and the exporter):
     RUN/backup/                full training state for resuming (`TrainingBackup`)
     RUN/logs/                  TensorBoard event files
     RUN/training_log.csv       one row of metrics per epoch
+    RUN/.lock                  the pid of the process training RUN (`lock.run_lock`)
 
 Running the same command again resumes from RUN/backup (after a crash, or with
 more `training.epochs`); any other change of the config is refused.
@@ -28,6 +29,7 @@ import numpy as np
 import tensorflow as tf
 
 from tf_transformer.data.prepare import VOCAB_DIR, prepare_run, resolve_languages
+from tf_transformer import atomic
 from tf_transformer.model import Transformer
 from tf_transformer.training import callbacks as cb
 from tf_transformer.training import config as run_config
@@ -35,6 +37,7 @@ from tf_transformer.training import precision
 from tf_transformer.training.config import ConfigError, ModelConfig, RunConfig
 from tf_transformer.training.distribute import (
     is_chief, is_multi_worker, make_strategy, patch_multi_worker_metrics, worker_index)
+from tf_transformer.training.lock import run_lock
 from tf_transformer.training.losses import MaskedCrossEntropy
 from tf_transformer.training.metrics import MaskedAccuracy, Perplexity
 from tf_transformer.training.optim import make_optimizer
@@ -96,8 +99,8 @@ def _prepare_run_dir(config: RunConfig, run_dir: str) -> None:
 
 
 def _datasets(config: RunConfig, run_dir: str):
-    """(config with its languages, corpus, (source tokenizer, target tokenizer),
-    training dataset, validation dataset)."""
+    """(config with its languages, corpus, (source tokenizer, target tokenizer), a
+    function that makes the training dataset, validation dataset)."""
     from tf_transformer.data.pipeline import make_dataset
 
     # The tokenizers are written into the run so that decoding and export never
@@ -112,18 +115,22 @@ def _datasets(config: RunConfig, run_dir: str):
     # Only Multi30k (29,000 pairs) is cached in memory; other corpora may be any size
     # and are streamed from their files every epoch.
     cache = data.source == "multi30k"
-    train = make_dataset(corpus.pairs("train"), *tokenizers, shuffle=True,
-                         seed=config.training.seed, shuffle_buffer_size=data.shuffle_buffer,
-                         cache=cache, **batching)
     # Under MultiWorkerMirroredStrategy each worker builds the same seeded sequence of
     # batches, tf.distribute splits every batch over the replicas and each worker keeps
     # its pieces: disjoint pairs, the same number of steps on every worker (sharding
     # by file would fail on a one-file TFDS split and give workers uneven shares).
     options = tf.data.Options()
     options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
-    train = train.with_options(options)
+
+    def make_train():
+        # A new dataset each time: its seeded shuffles start their sequence of epochs
+        # afresh, so the n-th batch is the same in every call and every process.
+        return make_dataset(corpus.pairs("train"), *tokenizers, shuffle=True,
+                            seed=config.training.seed, shuffle_buffer_size=data.shuffle_buffer,
+                            cache=cache, **batching).with_options(options)
+
     validation = make_dataset(corpus.pairs("validation"), *tokenizers, cache=cache, **batching)
-    return config, corpus, tokenizers, train, validation
+    return config, corpus, tokenizers, make_train, validation
 
 
 def _bleu_callback(config: RunConfig, model, tokenizers, corpus):
@@ -181,8 +188,7 @@ def _write_final_weights(config: RunConfig, run_dir: str, weights, callbacks) ->
         weights.save(path)
     elif choice == "best":
         best = next(c for c in callbacks if isinstance(c, cb.BestCheckpoint))
-        shutil.copyfile(best.path, path + ".tmp")
-        os.replace(path + ".tmp", path)
+        atomic.replace_file(lambda tmp: shutil.copyfile(best.path, tmp), path)
     else:
         epochs = next(c for c in callbacks if isinstance(c, cb.EpochCheckpoints))
         weights.save_average(epochs.paths(), path)
@@ -209,25 +215,31 @@ def train(config: RunConfig, run_dir: str, verbose="auto") -> keras.callbacks.Hi
 
     Returns:
         The `History` of the last `model.fit` call (None if nothing was left to train).
+
+    Raises:
+        RunLockedError: another process is training `run_dir`.
+        ConfigError: `run_dir` holds a run with another config.
     """
     if not is_chief():
         # Every worker of a multi-worker run trains the same model; only the chief
         # writes the run directory.
         run_dir = os.path.join(run_dir, "workers", str(worker_index()))
     config = resolve_languages(config)
-    _prepare_run_dir(config, run_dir)
-    _configure_threads(config.training)
-    previous_policy = keras.mixed_precision.global_policy()
-    keras.mixed_precision.set_global_policy(precision.resolve(config.training.mixed_precision))
-    try:
-        return _fit(config, run_dir, verbose)
-    finally:
-        keras.mixed_precision.set_global_policy(previous_policy)
+    with run_lock(run_dir):
+        _prepare_run_dir(config, run_dir)
+        _configure_threads(config.training)
+        previous_policy = keras.mixed_precision.global_policy()
+        keras.mixed_precision.set_global_policy(
+            precision.resolve(config.training.mixed_precision))
+        try:
+            return _fit(config, run_dir, verbose)
+        finally:
+            keras.mixed_precision.set_global_policy(previous_policy)
 
 
 def _fit(config: RunConfig, run_dir: str, verbose):
     strategy = make_strategy(config.training.distribution)
-    config, corpus, tokenizers, train_data, validation = _datasets(config, run_dir)
+    config, corpus, tokenizers, make_train, validation = _datasets(config, run_dir)
     source_tokenizer, target_tokenizer = tokenizers
     # Seeded after the data is ready: building the TFDS dataset (first run only)
     # draws random numbers too.
@@ -241,7 +253,7 @@ def _fit(config: RunConfig, run_dir: str, verbose):
                                config.callbacks.backup_every_steps)
     callbacks = _callbacks(config, run_dir, model, weights, tokenizers, corpus, backup)
 
-    steps_per_epoch = config.training.steps_per_epoch or _count_batches(train_data)
+    steps_per_epoch = config.training.steps_per_epoch or _count_batches(make_train())
     # Keras warns about running out of data when it has to find the end itself.
     validation_steps = config.training.validation_steps or _count_batches(validation)
     done = backup.restore(model)
@@ -253,20 +265,24 @@ def _fit(config: RunConfig, run_dir: str, verbose):
     history = None
     fit = dict(validation_data=validation, validation_steps=validation_steps, shuffle=False,
                callbacks=callbacks, verbose=verbose, steps_per_epoch=steps_per_epoch)
-    # The stream of shuffled epochs starts afresh in every process (tf.data does not
-    # save its shuffle state), so a resumed run sees other batches than the killed
-    # one would have; what carries over is the model, the optimizer and the count.
-    stream = train_data.repeat()
+
+    def stream(start):
+        # The stream of shuffled epochs is the same in every process (`make_train`), so
+        # a resumed run skips the batches already trained and then sees the very
+        # batches the killed run would have seen.
+        return make_train().repeat().skip(start)
+
     if batch:
         # Finish the interrupted epoch with the number of batches it had left, so
         # that epochs (validation, checkpoints) stay where they were.
-        history = model.fit(stream, initial_epoch=epoch, epochs=epochs,
+        history = model.fit(stream(done), initial_epoch=epoch, epochs=epochs,
                             **{**fit, "steps_per_epoch": steps_per_epoch - batch,
                                "callbacks": callbacks + [_StopAfterOneEpoch()]})
         epoch += 1
     stopped_early = any(isinstance(c, keras.callbacks.EarlyStopping) and c.stopped_epoch
                         for c in callbacks)
     if epoch < epochs and not stopped_early:
-        history = model.fit(stream, initial_epoch=epoch, epochs=epochs, **fit)
+        history = model.fit(stream(epoch * steps_per_epoch), initial_epoch=epoch,
+                            epochs=epochs, **fit)
     _write_final_weights(config, run_dir, weights, callbacks)
     return history
