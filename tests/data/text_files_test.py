@@ -39,6 +39,17 @@ def test_leading_bom_and_crlf_are_removed(tmp_path):
     assert read(path)[0] == [("a b", "c d"), ("e", "f")]
 
 
+def test_control_characters_inside_a_line_read_as_spaces_and_never_split_it(tmp_path):
+    # Form feed, lone CR, U+2028 and U+0085 would each break `str.splitlines`.
+    tsv = write(tmp_path / "c.tsv", "a\fb\tc\rd\ne\u2028f\tg\x85h\n".encode())
+    aligned = [write(tmp_path / "c.x", "a\fb\ne\u2028f\n".encode()),
+               write(tmp_path / "c.y", "c\rd\ng\x85h\n".encode())]
+    expected = [("a b", "c d"), ("e f", "g h")]
+    assert read(tsv)[0] == expected
+    assert read(aligned)[0] == expected
+    assert text_files.read_aligned_texts(*aligned) == (["a b", "e f"], ["c d", "g h"])
+
+
 def test_bad_lines_are_skipped_counted_and_located(tmp_path):
     path = write(tmp_path / "bad.tsv", b"".join([
         b"good\tline\n" * 60,

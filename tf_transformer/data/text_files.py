@@ -19,7 +19,8 @@ Bad data (docs/own_data.md, "Bad data"):
   removed. When more than `MAX_BAD_FRACTION` of a split's lines are bad, or none is
   good, the split is an error: the file is most likely not what the config says.
 
-Lines are split on "\\n" only (a stray "\\r" is stripped with the other whitespace).
+Lines are split on "\\n" only (a stray "\\r" is stripped with the other whitespace);
+other control characters inside a line read as spaces (`tf_transformer.text`).
 """
 
 import dataclasses
@@ -32,6 +33,7 @@ from collections.abc import Iterator
 
 from tf_transformer.data.corpus import REQUIRED_SPLITS, Corpus
 from tf_transformer.errors import UserError
+from tf_transformer.text import BOM, clean_line
 
 logger = logging.getLogger(__name__)
 
@@ -39,7 +41,6 @@ logger = logging.getLogger(__name__)
 MAX_BAD_FRACTION = 0.1
 # Problems quoted by file:line in a report; the rest are only counted.
 EXAMPLES = 5
-_BOM = "\ufeff"
 
 
 class BadDataError(UserError, ValueError):
@@ -140,14 +141,15 @@ def _decode(line: bytes, path: str, number: int, report: Report) -> str | None:
     except UnicodeDecodeError as error:
         report.skip(path, number, "invalid UTF-8")
         return None
-    if number == 1 and text.startswith(_BOM):
-        text = text[1:]
-    return text
+    return text.removeprefix(BOM) if number == 1 else text
 
 
 def _pair(source: str | None, target: str | None, where: tuple, report: Report):
     if source is None or target is None:
         return None  # already counted
+    # Control characters inside a line (form feed, U+2028...) read as spaces, as in
+    # `tf-transformer translate` (`tf_transformer.text`).
+    source, target = clean_line(source).strip(), clean_line(target).strip()
     if not source or not target:
         report.skip(*where, "empty source" if not source else "empty target")
         return None
@@ -164,7 +166,7 @@ def _read_tsv(path: str, report: Report) -> Iterator[tuple[str, str]]:
         if len(fields) != 2:
             report.skip(path, number, "not exactly one tab")
             continue
-        pair = _pair(fields[0].strip(), fields[1].strip(), (path, number), report)
+        pair = _pair(fields[0], fields[1], (path, number), report)
         if pair:
             yield pair
 
@@ -180,8 +182,7 @@ def _read_aligned(source_path: str, target_path: str, report: Report):
                 "missing or extra line shifts every later pair).")
         source, target = (_decode(line, path, number, report) for line, path in
                           ((source, source_path), (target, target_path)))
-        pair = _pair(source and source.strip(), target and target.strip(), (source_path, number),
-                     report)
+        pair = _pair(source, target, (source_path, number), report)
         if pair:
             yield pair
 
