@@ -28,6 +28,7 @@ Inputs are cleaned the same way in every signature:
 import tensorflow as tf
 
 from tf_transformer.decoding.generate import translate_ids
+from tf_transformer.export.compiled_search import compiled_translate_ids
 from tf_transformer.special_tokens import PAD_ID
 
 SIGNATURE_KEYS = ("serving_default", "translate_greedy", "tokenize")
@@ -52,6 +53,8 @@ class TranslationModule(tf.Module):
       max_length_ratio, max_length_offset: each row generates at most
         `ceil(ratio * source tokens) + offset` tokens (see `translate_ids`).
       assets: extra files copied into the SavedModel's `assets/` (e.g. the run config).
+      jit_compile: run both translate signatures' search under XLA (see
+        `compiled_search`); TF Serving then needs `--xla_cpu_compilation_enabled`.
 
     Example:
       >>> module = TranslationModule(model, de_tokenizer, en_tokenizer, beam_size=4)
@@ -61,7 +64,8 @@ class TranslationModule(tf.Module):
 
     def __init__(self, model, source_tokenizer, target_tokenizer, beam_size: int = 4,
                  alpha: float = 0.6, max_length_ratio: float = 1.5,
-                 max_length_offset: int = 10, assets=(), name=None):
+                 max_length_offset: int = 10, assets=(), jit_compile: bool = False,
+                 name=None):
         super().__init__(name=name)
         if beam_size < 1:
             raise ValueError(f"beam_size must be >= 1, got {beam_size}.")
@@ -73,6 +77,7 @@ class TranslationModule(tf.Module):
         self.max_length_ratio = max_length_ratio
         self.max_length_offset = max_length_offset
         self.assets = [tf.saved_model.Asset(path) for path in assets]
+        self.jit_compile = jit_compile
 
     @tf.__internal__.tracking.no_automatic_dependency_tracking
     def _set_untracked_model(self, model):
@@ -116,7 +121,8 @@ class TranslationModule(tf.Module):
     def _translate(self, inputs, beam_size: int):
         text = self._clean(inputs)
         source_ids = self._source_ids(text)
-        result = translate_ids(
+        search = compiled_translate_ids if self.jit_compile else translate_ids
+        result = search(
             self.model, source_ids.to_tensor(PAD_ID), beam_size=beam_size, alpha=self.alpha,
             max_length_ratio=self.max_length_ratio, max_length_offset=self.max_length_offset)
         translations = self.target_tokenizer.detokenize(result.ids[:, 0])
