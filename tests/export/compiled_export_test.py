@@ -14,7 +14,7 @@ from tests.export.conftest import ALPHA, BATCHES, BEAM_SIZE, MODEL_NAME, run_rel
 from tests.export.serving_test import is_xla_op
 from tf_transformer.decoding.generate import translate_ids
 from tf_transformer.export import cli_export
-from tf_transformer.export.compiled_search import bucket, compiled_translate_ids
+from tf_transformer.export.compiled_search import bucket, compiled_translate_ids, width_bucket
 from tf_transformer.special_tokens import BOS_ID, EOS_ID
 
 # Uses the trained model of conftest.py; exports it once more with --xla.
@@ -44,11 +44,18 @@ def xla_report(exported_xla, tmp_path_factory):
     return run_reload_check(exported_xla.path, XLA_BATCHES, tmp_path_factory.mktemp("xla_on"))
 
 
-@pytest.mark.parametrize("size, cap, expected", [
-    (0, None, 0), (1, None, 1), (2, None, 2), (3, None, 4), (8, None, 8), (9, None, 16),
-    (1000, None, 1024), (40, 48, 48), (48, 48, 48)])
-def test_bucket_is_the_next_power_of_two_up_to_the_cap(size, cap, expected):
-    assert int(bucket(tf.constant(size), cap)) == expected
+@pytest.mark.parametrize("size, expected", [
+    (0, 0), (1, 1), (2, 2), (3, 4), (8, 8), (9, 16), (1000, 1024)])
+def test_batches_are_padded_to_the_next_power_of_two(size, expected):
+    assert int(bucket(tf.constant(size))) == expected
+
+
+@pytest.mark.parametrize("width, cap, expected", [
+    (1, 256, 8), (8, 256, 8), (9, 256, 16), (57, 256, 64), (64, 256, 64), (65, 256, 128),
+    (200, 256, 256), (40, 48, 40), (41, 44, 44), (70, 100, 100)])
+def test_widths_are_padded_to_multiples_of_8_then_powers_of_two_up_to_the_cap(width, cap,
+                                                                               expected):
+    assert int(width_bucket(tf.constant(width), cap)) == expected
 
 
 @pytest.mark.parametrize("beam_size, rows, width", [

@@ -3,10 +3,12 @@
 XLA compiles a function once per input shape, and a server sees every batch size and
 source width. So the sources are first padded to a few shape buckets, in graph mode:
 the batch to the next power of two (the first rows repeated, then dropped again), the
-width to the next power of two of at least 8 (PAD columns, which every attention masks),
-capped at the model's positions. A signature then compiles at most ~6 widths per batch
-bucket, each once for the server's lifetime. Padding never changes a row's result; the
-row limits come from the real (non-PAD) source lengths.
+width to the next multiple of 8 up to 64 and to the next power of two beyond (PAD
+columns, which every attention masks), capped at the model's positions. A signature
+then compiles at most 10 widths per batch bucket, each once for the server's lifetime;
+the fine steps at the common short widths keep the encoder's extra work small. Padding
+never changes a row's result; the row limits come from the real (non-PAD) source
+lengths.
 
 Only this search is compiled: tokenization and detokenization are string ops, which
 have no XLA kernels, and stay in the graph around it.
@@ -21,15 +23,20 @@ from tf_transformer.decoding.generate import translate_ids
 from tf_transformer.decoding.search import SearchResult
 from tf_transformer.special_tokens import PAD_ID
 
-MIN_WIDTH = 8
+WIDTH_STEP, FINE_WIDTHS_UP_TO = 8, 64
 
 
-def bucket(size, cap=None):
-    """The smallest power of two >= `size` (scalar int32 tensor); 0 stays 0; at most `cap`."""
+def bucket(size):
+    """The smallest power of two >= `size` (scalar int32 tensor); 0 stays 0."""
     powers = tf.bitwise.left_shift(1, tf.range(31))
-    fitting = tf.reduce_min(tf.where(powers >= size, powers, powers[-1]))
-    fitting = tf.where(size > 0, fitting, 0)
-    return fitting if cap is None else tf.minimum(fitting, cap)
+    return tf.where(size > 0, tf.reduce_min(tf.where(powers >= size, powers, powers[-1])), 0)
+
+
+def width_bucket(width, cap):
+    """`width` (>= 1) rounded up to a multiple of WIDTH_STEP up to FINE_WIDTHS_UP_TO, to a
+    power of two beyond; at most `cap`."""
+    fine = (width + WIDTH_STEP - 1) // WIDTH_STEP * WIDTH_STEP
+    return tf.minimum(tf.where(width <= FINE_WIDTHS_UP_TO, fine, bucket(width)), cap)
 
 
 def compiled_translate_ids(model, source_ids, **search_options) -> SearchResult:
@@ -47,7 +54,7 @@ def compiled_translate_ids(model, source_ids, **search_options) -> SearchResult:
     source_ids = tf.convert_to_tensor(source_ids, tf.int32)
     batch, width = tf.shape(source_ids)[0], tf.shape(source_ids)[1]
     rows = tf.range(bucket(batch)) % tf.maximum(batch, 1)
-    padded_width = bucket(tf.maximum(width, MIN_WIDTH), cap=model.config.max_length)
+    padded_width = width_bucket(tf.maximum(width, 1), model.config.max_length)
     padded = tf.pad(tf.gather(source_ids, rows), [[0, 0], [0, padded_width - width]],
                     constant_values=PAD_ID)
 
