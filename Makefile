@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 
-.PHONY: install test test-tf test-jax demo train gpu-check wheel clean
+.PHONY: install test test-tf test-jax demo train gpu-check wheel serving-compat clean
 
 $(STAMP): setup.cfg pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -45,5 +45,20 @@ wheel: $(STAMP)
 	$(PY) -m pip install -q 'build>=1.2,<2'
 	$(PY) -m build --wheel --outdir dist .
 
+# TF Serving's newest release runs TensorFlow 2.20 and TF Text 2.20: a second venv with
+# just those two loads an export in a fresh process and must translate exactly as 2.21.
+SERVING_VENV := .venv-serving
+SERVING_STAMP := $(SERVING_VENV)/.installed-stamp
+EXPORT ?= saved_models/multi30k_de_en/1
+
+$(SERVING_STAMP):
+	test -x $(SERVING_VENV)/bin/python || $(PYTHON) -m venv $(SERVING_VENV)
+	$(SERVING_VENV)/bin/python -m pip install -q --upgrade pip
+	$(SERVING_VENV)/bin/python -m pip install -q 'tensorflow==2.20.*' 'tensorflow-text==2.20.*'
+	touch $(SERVING_STAMP)
+
+serving-compat: $(STAMP) $(SERVING_STAMP)
+	$(PY) -m tests.export.serving_compat --python $(SERVING_VENV)/bin/python $(EXPORT)
+
 clean:
-	rm -rf $(VENV) build dist *.egg-info .pytest_cache
+	rm -rf $(VENV) $(SERVING_VENV) build dist *.egg-info .pytest_cache

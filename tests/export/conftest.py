@@ -123,20 +123,23 @@ def reload_report(exported, tmp_path_factory):
     return run_reload_check(exported.path, BATCHES, tmp_path_factory.mktemp("reload"))
 
 
-def run_reload_check(export_dir, batches, folder):
+def run_reload_check(export_dir, batches, folder, python=sys.executable, disable_xla=False,
+                     timeout=300):
     """Runs `reload_check.py` on `batches` ({label: (signature, inputs)}) in a fresh
-    process; returns its report."""
+    process of `python` (e.g. another venv's), with XLA off as in a model server without
+    --xla_cpu_compilation_enabled if `disable_xla`; returns its report."""
     request = folder / "request.json"
     report = folder / "report.json"
     batches = {label: {"signature": signature,
                        "inputs": [base64.b64encode(_bytes(s)).decode("ascii") for s in inputs]}
                for label, (signature, inputs) in batches.items()}
-    request.write_text(json.dumps({"batches": batches}), encoding="utf-8")
+    request.write_text(json.dumps({"batches": batches, "disable_xla": disable_xla}),
+                       encoding="utf-8")
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
     completed = subprocess.run(
-        [sys.executable, os.path.join(HERE, "reload_check.py"), str(export_dir),
+        [python, os.path.join(HERE, "reload_check.py"), str(export_dir),
          str(request), str(report)],
-        capture_output=True, text=True, env=env, timeout=300, cwd=folder)
+        capture_output=True, text=True, env=env, timeout=timeout, cwd=folder)
     assert completed.returncode == 0, completed.stderr[-4000:]
     return json.loads(report.read_text(encoding="utf-8"))
 

@@ -8,7 +8,9 @@ Runs each requested batch twice:
   the C++ `LoadSavedModel` the model server uses does);
 - like a Python user: `tf.saved_model.load(...).signatures[key](inputs=...)`.
 
-REQUEST_JSON: {"batches": {label: {"signature": key, "inputs": [base64 of each input]}}}.
+REQUEST_JSON: {"batches": {label: {"signature": key, "inputs": [base64 of each input]}},
+"disable_xla": optional bool}. With "disable_xla", XLA compilation is switched off as
+`tensorflow_model_server` does without --xla_cpu_compilation_enabled.
 REPORT_JSON gets:
   core_ops: ops registered by `import tensorflow` alone (before TF Text loads);
   text_ops: ops that `import tensorflow_text` adds;
@@ -21,6 +23,7 @@ REPORT_JSON gets:
 Imports nothing from this repository: what it can do, TF Serving can do.
 """
 import base64
+import ctypes
 import json
 import os
 import sys
@@ -41,16 +44,33 @@ def registered_ops():
     return {op.name for op in op_list.op}
 
 
-def graph_ops(export_dir):
+def read_saved_model(export_dir):
     saved_model = saved_model_pb2.SavedModel()
     with open(os.path.join(export_dir, "saved_model.pb"), "rb") as f:
         saved_model.ParseFromString(f.read())
+    return saved_model
+
+
+def graph_ops(saved_model):
     ops = set()
     for meta_graph in saved_model.meta_graphs:
         ops.update(node.op for node in meta_graph.graph_def.node)
         for function in meta_graph.graph_def.library.function:
             ops.update(node.op for node in function.node_def)
     return ops
+
+
+def xla_functions(saved_model):
+    return sorted(function.signature.name for meta_graph in saved_model.meta_graphs
+                  for function in meta_graph.graph_def.library.function
+                  if function.attr["_XlaMustCompile"].b)
+
+
+def disable_xla_compilation():
+    """What tensorflow_model_server's main() calls without --xla_cpu_compilation_enabled
+    (tensorflow::DisableXlaCompilation, exported by libtensorflow_cc)."""
+    library = ctypes.CDLL(os.path.join(os.path.dirname(tf.__file__), "libtensorflow_cc.so.2"))
+    library._ZN10tensorflow21DisableXlaCompilationEv()
 
 
 def has_cpu_kernel(op):
@@ -69,35 +89,47 @@ def tensor_spec(tensor_info):
     return [tf.dtypes.as_dtype(tensor_info.dtype).name, shape]
 
 
+def error_line(error):
+    return f"{type(error).__name__}: {' '.join(error.message.split())[:2000]}"
+
+
 def run_in_session(export_dir, batches):
-    """Outputs per batch label, run as TF Serving runs a SavedModel."""
-    outputs = {}
+    """Outputs and errors per batch label, run as TF Serving runs a SavedModel."""
+    outputs, errors = {}, {}
     with tf.compat.v1.Graph().as_default(), tf.compat.v1.Session() as session:
         meta_graph = tf.compat.v1.saved_model.loader.load(session, ["serve"], export_dir)
         for label, (signature, inputs) in batches.items():
             signature_def = meta_graph.signature_def[signature]
             fetches = {name: info.name for name, info in signature_def.outputs.items()}
             feed = {signature_def.inputs["inputs"].name: np.array(inputs, dtype=object)}
-            result = session.run(fetches, feed_dict=feed)
+            try:
+                result = session.run(fetches, feed_dict=feed)
+            except tf.errors.OpError as error:
+                errors[label] = error_line(error)
+                continue
             outputs[label] = {name: {"shape": list(value.shape), "values": encode(value)}
                               for name, value in result.items()}
         signatures = {
             key: {"inputs": {name: tensor_spec(i) for name, i in sd.inputs.items()},
                   "outputs": {name: tensor_spec(o) for name, o in sd.outputs.items()}}
             for key, sd in meta_graph.signature_def.items() if not key.startswith("__")}
-    return outputs, signatures
+    return outputs, errors, signatures
 
 
 def run_in_python(export_dir, batches):
-    """Outputs per batch label through `tf.saved_model.load`."""
+    """Outputs and errors per batch label through `tf.saved_model.load`."""
     loaded = tf.saved_model.load(export_dir)
-    outputs = {}
+    outputs, errors = {}, {}
     for label, (signature, inputs) in batches.items():
-        result = loaded.signatures[signature](
-            inputs=tf.constant(inputs, tf.string, shape=[len(inputs)]))
+        try:
+            result = loaded.signatures[signature](
+                inputs=tf.constant(inputs, tf.string, shape=[len(inputs)]))
+        except tf.errors.OpError as error:
+            errors[label] = error_line(error)
+            continue
         outputs[label] = {name: {"shape": value.shape.as_list(), "values": encode(value.numpy())}
                           for name, value in result.items()}
-    return outputs
+    return outputs, errors
 
 
 def main(export_dir, request_path, report_path):
@@ -105,17 +137,24 @@ def main(export_dir, request_path, report_path):
     import tensorflow_text  # noqa: F401  registers the TF Text ops, as TF Serving links them
 
     text_ops = registered_ops() - core_ops
-    ops = graph_ops(export_dir)
+    saved_model = read_saved_model(export_dir)
+    ops = graph_ops(saved_model)
     with open(request_path, encoding="utf-8") as f:
         request = json.load(f)
+    if request.get("disable_xla"):
+        disable_xla_compilation()
     batches = {label: (batch["signature"], [base64.b64decode(v) for v in batch["inputs"]])
                for label, batch in request["batches"].items()}
-    outputs, signatures = run_in_session(export_dir, batches)
+    outputs, errors, signatures = run_in_session(export_dir, batches)
+    python_outputs, python_errors = run_in_python(export_dir, batches)
     report = {
         "core_ops": sorted(core_ops), "text_ops": sorted(text_ops), "graph_ops": sorted(ops),
         "ops_without_cpu_kernel": sorted(op for op in ops if not has_cpu_kernel(op)),
-        "signatures": signatures, "outputs": outputs,
-        "python_outputs": run_in_python(export_dir, batches),
+        "signatures": signatures, "outputs": outputs, "errors": errors,
+        "python_outputs": python_outputs, "python_errors": python_errors,
+        "xla_functions": xla_functions(saved_model),
+        "versions": {"tensorflow": tf.__version__,
+                     "tensorflow_text": tensorflow_text.__version__},
         "project_modules": sorted(m for m in sys.modules if m.startswith("tf_transformer")),
     }
     with open(report_path, "w", encoding="utf-8") as f:

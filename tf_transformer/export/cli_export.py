@@ -1,7 +1,7 @@
 """`tf-transformer export`: a training run as a versioned SavedModel for TF Serving.
 
   tf-transformer export --run RUN --name NAME [--version N] [--beam-size K] [--alpha A]
-                        [--output-dir saved_models] [--weights FILE] [--overwrite]
+                        [--output-dir saved_models] [--weights FILE] [--overwrite] [--xla]
 
 Writes saved_models/NAME/VERSION/ (VERSION: one more than the highest existing) and
 saved_models/NAME/keras/VERSION.keras; see `tf_transformer.export.exporter` for the
@@ -41,6 +41,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="weights file (default: the run's final weights)")
     parser.add_argument("--overwrite", action="store_true",
                         help="replace the version if it exists (default: refuse)")
+    parser.add_argument("--xla", action="store_true",
+                        help="compile the search of serving_default and translate_greedy "
+                             "with XLA (faster; TF Serving then needs "
+                             "--xla_cpu_compilation_enabled)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -66,7 +70,7 @@ def run(args: argparse.Namespace) -> int:
                 model, source_tokenizer, target_tokenizer, args.output_dir, args.name,
                 warmup_sentences=warmup_sentences(args.run, config),
                 version=args.version, overwrite=args.overwrite, beam_size=beam_size,
-                alpha=alpha, assets=[served_config])
+                alpha=alpha, assets=[served_config], jit_compile=args.xla)
     except (FileNotFoundError, FileExistsError, ValueError) as error:
         raise ExportError(str(error)) from error
     print(f"SavedModel: {result.path} (serving_default: beam {beam_size}, "
@@ -74,4 +78,8 @@ def run(args: argparse.Namespace) -> int:
     print(f"Keras model: {result.keras_path}")
     print(f"Serve it with TF Serving >= 2.20, model base path {os.path.abspath(base_dir)} "
           "(README: Serve with TF Serving).")
+    if args.xla:
+        print("XLA export: start tensorflow_model_server with --xla_cpu_compilation_enabled; "
+              "without it this version fails to load (its warm-up requests run the XLA "
+              "search).")
     return 0

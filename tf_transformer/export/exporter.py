@@ -35,7 +35,8 @@ class ExportResult(NamedTuple):
 
 def export(model, source_tokenizer, target_tokenizer, output_dir: str, name: str, *,
            warmup_sentences, version: int | None = None, overwrite: bool = False,
-           beam_size: int = 4, alpha: float = 0.6, assets=()) -> ExportResult:
+           beam_size: int = 4, alpha: float = 0.6, assets=(),
+           jit_compile: bool = False) -> ExportResult:
     """Exports `model` and its tokenizers as `output_dir/name/VERSION`.
 
     Args:
@@ -48,13 +49,16 @@ def export(model, source_tokenizer, target_tokenizer, output_dir: str, name: str
       overwrite: replace an existing version instead of failing.
       beam_size, alpha: beam search of the `serving_default` signature.
       assets: extra files for `assets/`, e.g. the run config.
+      jit_compile: compile both translate signatures' search with XLA (TF Serving then
+        needs `--xla_cpu_compilation_enabled`; see `compiled_search`).
 
     Returns:
       `ExportResult` with the version number and both paths.
     """
     base_dir = servable_dir(output_dir, name)
     module = TranslationModule(model, source_tokenizer, target_tokenizer,
-                               beam_size=beam_size, alpha=alpha, assets=assets)
+                               beam_size=beam_size, alpha=alpha, assets=assets,
+                               jit_compile=jit_compile)
     with new_version_dir(base_dir, version, overwrite) as (tmp_dir, version):
         tf.saved_model.save(module, tmp_dir, signatures=module.signatures())
         write_warmup_file(tmp_dir, name, warmup_sentences)

@@ -37,6 +37,7 @@ one-by-one translation.
 import tensorflow as tf
 
 from tf_transformer.decoding.generate import translate_ids
+from tf_transformer.export.compiled_search import compiled_translate_ids
 from tf_transformer.special_tokens import PAD_ID
 from tf_transformer.text import BLANK_PATTERN
 
@@ -70,6 +71,8 @@ class TranslationModule(tf.Module):
       max_chunk_tokens: rows x padded source tokens decoded at once; a larger request
         is split into chunks (see `_search_in_chunks`), which bounds its memory.
       assets: extra files copied into the SavedModel's `assets/` (e.g. the run config).
+      jit_compile: run both translate signatures' search under XLA (see
+        `compiled_search`); TF Serving then needs `--xla_cpu_compilation_enabled`.
 
     Example:
       >>> module = TranslationModule(model, de_tokenizer, en_tokenizer, beam_size=4)
@@ -80,7 +83,7 @@ class TranslationModule(tf.Module):
     def __init__(self, model, source_tokenizer, target_tokenizer, beam_size: int = 4,
                  alpha: float = 0.6, max_length_ratio: float = 1.5,
                  max_length_offset: int = 10, max_chunk_tokens: int = MAX_CHUNK_TOKENS,
-                 assets=(), name=None):
+                 assets=(), jit_compile: bool = False, name=None):
         super().__init__(name=name)
         if beam_size < 1:
             raise ValueError(f"beam_size must be >= 1, got {beam_size}.")
@@ -93,6 +96,7 @@ class TranslationModule(tf.Module):
         self.max_length_offset = max_length_offset
         self.max_chunk_tokens = max_chunk_tokens
         self.assets = [tf.saved_model.Asset(path) for path in assets]
+        self.jit_compile = jit_compile
 
     @tf.__internal__.tracking.no_automatic_dependency_tracking
     def _set_untracked_model(self, model):
@@ -158,10 +162,11 @@ class TranslationModule(tf.Module):
         order = tf.argsort(lengths, direction="DESCENDING", stable=True)
         rows, lengths = tf.gather(source_ids, order), tf.gather(lengths, order)
         count = tf.shape(lengths, out_type=tf.int64)[0]
+        search = compiled_translate_ids if self.jit_compile else translate_ids
 
         def chunk(index, start, translations, scores):
             size = tf.clip_by_value(self.max_chunk_tokens // lengths[start], 1, count - start)
-            result = translate_ids(
+            result = search(
                 self.model, rows[start:start + size].to_tensor(PAD_ID), beam_size=beam_size,
                 alpha=self.alpha, max_length_ratio=self.max_length_ratio,
                 max_length_offset=self.max_length_offset)
