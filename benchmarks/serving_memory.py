@@ -2,17 +2,17 @@
 
 The request: 512 rows, 511 test_2016_flickr German sentences and one row of 20,000
 characters (a sentence repeated), the case that took 11.2 GB before requests were
-decoded in chunks of rows (`tf_transformer.export.serving.MAX_CHUNK_TOKENS`).
+decoded in chunks of rows (`tf_transformer.export.serving.MAX_CHUNK_POSITIONS`).
 
 The shipped model (saved_models/multi30k_de_en/1) is exported again with this
-checkout's serving code into a temporary folder (`--max-chunk-tokens` sets the chunk
+checkout's serving code into a temporary folder (`--max-chunk-positions` sets the chunk
 size), then a fresh process with only TensorFlow and TF Text loads it, as a server
 would, and sends the request once. Memory is that process' peak resident set
 (`ru_maxrss`), with the resident set after loading for reference; it does not depend on
 the machine's load, the seconds do.
 
 Usage (from the repository root):
-  .venv/bin/python benchmarks/serving_memory.py [--max-chunk-tokens 4096]
+  .venv/bin/python benchmarks/serving_memory.py [--max-chunk-positions 4096]
 Prints one JSON line.
 """
 import argparse
@@ -56,8 +56,8 @@ def serve_once(export_dir, rows):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--max-chunk-tokens", type=int, default=None,
-                        help="chunk size of the export (default: serving.MAX_CHUNK_TOKENS)")
+    parser.add_argument("--max-chunk-positions", type=int, default=None,
+                        help="chunk size of the export (default: serving.MAX_CHUNK_POSITIONS)")
     parser.add_argument("--serve", nargs=2, metavar=("EXPORT_DIR", "ROWS_JSON"),
                         help=argparse.SUPPRESS)  # the fresh process
     args = parser.parse_args()
@@ -74,9 +74,9 @@ def main():
 
     model, source, target = load_export(os.path.join(bench_env.ROOT, "saved_models",
                                                      "multi30k_de_en", "1"))
-    chunk = args.max_chunk_tokens or serving.MAX_CHUNK_TOKENS
+    chunk = args.max_chunk_positions or serving.MAX_CHUNK_POSITIONS
     module = serving.TranslationModule(model, source, target, beam_size=4, alpha=0.6,
-                                       max_chunk_tokens=chunk)
+                                       max_chunk_positions=chunk)
     rows = request(bc.read_lines("test_2016_flickr.de.gz"))
     with tempfile.TemporaryDirectory() as folder:
         export_dir = os.path.join(folder, "1")
@@ -87,7 +87,7 @@ def main():
         served = subprocess.run([sys.executable, __file__, "--serve", export_dir, rows_path],
                                 capture_output=True, text=True, check=True)
     result = {"rows": len(rows), "longest_row_characters": max(map(len, rows)),
-              "beam_size": 4, "max_chunk_tokens": chunk,
+              "beam_size": 4, "max_chunk_positions": chunk,
               **json.loads(served.stdout.strip().splitlines()[-1])}
     print(json.dumps(result))
 

@@ -161,14 +161,14 @@ def test_a_request_of_rank_2_is_refused_with_invalid_argument(loaded):
 
 
 def test_chunks_of_rows_give_the_one_by_one_translations(reload_report, trained):
-    # max_chunk_tokens=1: every row is decoded alone (a chunk has at least one row).
+    # max_chunk_positions=1: every row is decoded alone (a chunk has at least one row).
     one_by_one = TranslationModule(trained.model, trained.source_tokenizer,
                                    trained.target_tokenizer, beam_size=BEAM_SIZE,
-                                   alpha=ALPHA, max_chunk_tokens=1)
-    # 20 tokens: chunks of 1 to 4 rows in this batch of mixed lengths.
+                                   alpha=ALPHA, max_chunk_positions=1)
+    # 20 tokens per beam: chunks of 1 to 4 rows in this batch of mixed lengths.
     chunked = TranslationModule(trained.model, trained.source_tokenizer,
                                 trained.target_tokenizer, beam_size=BEAM_SIZE, alpha=ALPHA,
-                                max_chunk_tokens=20)
+                                max_chunk_positions=20 * BEAM_SIZE)
     inputs = tf.constant(BAD + SENTENCES)
     expected = reload_report["outputs"]["bad"], reload_report["outputs"]["beam"]
     for module in (one_by_one, chunked):

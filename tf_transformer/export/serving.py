@@ -28,8 +28,8 @@ Inputs are cleaned the same way in every signature:
   InvalidArgument ("inputs_must_be_a_vector_of_strings ... not compatible with expected
   shape [?]").
 
-Memory: a request is decoded in chunks of rows of at most `MAX_CHUNK_TOKENS` padded
-source tokens, longest rows first, so its caches stay bounded however many rows it has
+Memory: a request is decoded in chunks of rows of at most `MAX_CHUNK_POSITIONS` beams x
+rows x padded source tokens, longest rows first, so its caches stay bounded however many rows it has
 (sources are truncated to the model's positions anyway); results are those of
 one-by-one translation.
 """
@@ -43,12 +43,13 @@ from tf_transformer.text import BLANK_PATTERN
 
 SIGNATURE_KEYS = ("serving_default", "translate_greedy", "tokenize")
 _INPUT_SPEC = tf.TensorSpec([None], tf.string, name="inputs")
-# Rows x padded source tokens per decoding pass (`TranslationModule.max_chunk_tokens`):
-# about 64 sentences of ~15 tokens (the usual batch), or 4 rows of 256 positions. The
-# caches of a pass hold beams x rows x (source + output buffer) positions. 512 rows with
-# one 20k-character row, beam 4, seed model: peak 1.75 GB, 1.39 GB of it the loaded
-# model (4096: 2.4 GB; one pass: 11.2 GB); benchmarks/serving_memory.py.
-MAX_CHUNK_TOKENS = 1024
+# Beams x rows x padded source tokens per decoding pass
+# (`TranslationModule.max_chunk_positions`): the caches of a pass hold beams x rows x
+# (source + output buffer) positions. Greedy: 64 sentences of up to 64 tokens (the usual
+# batch) in one pass; beam 4: a quarter of that, or 4 rows of 256 positions. 512 rows
+# with one 20k-character row, beam 4, seed model: peak 1.75 GB, 1.39 GB of it the loaded
+# model (16384: 2.4 GB; one pass: 11.2 GB); benchmarks/serving_memory.py.
+MAX_CHUNK_POSITIONS = 4096
 
 
 def weight_key(variable) -> str:
@@ -68,8 +69,8 @@ class TranslationModule(tf.Module):
       alpha: length-penalty exponent of both translate signatures.
       max_length_ratio, max_length_offset: each row generates at most
         `ceil(ratio * source tokens) + offset` tokens (see `translate_ids`).
-      max_chunk_tokens: rows x padded source tokens decoded at once; a larger request
-        is split into chunks (see `_search_in_chunks`), which bounds its memory.
+      max_chunk_positions: beams x rows x padded source tokens decoded at once; a larger
+        request is split into chunks (see `_search_in_chunks`), which bounds its memory.
       assets: extra files copied into the SavedModel's `assets/` (e.g. the run config).
       jit_compile: run both translate signatures' search under XLA (see
         `compiled_search`); TF Serving then needs `--xla_cpu_compilation_enabled`.
@@ -82,7 +83,7 @@ class TranslationModule(tf.Module):
 
     def __init__(self, model, source_tokenizer, target_tokenizer, beam_size: int = 4,
                  alpha: float = 0.6, max_length_ratio: float = 1.5,
-                 max_length_offset: int = 10, max_chunk_tokens: int = MAX_CHUNK_TOKENS,
+                 max_length_offset: int = 10, max_chunk_positions: int = MAX_CHUNK_POSITIONS,
                  assets=(), jit_compile: bool = False, name=None):
         super().__init__(name=name)
         if beam_size < 1:
@@ -94,7 +95,7 @@ class TranslationModule(tf.Module):
         self.alpha = alpha
         self.max_length_ratio = max_length_ratio
         self.max_length_offset = max_length_offset
-        self.max_chunk_tokens = max_chunk_tokens
+        self.max_chunk_positions = max_chunk_positions
         self.assets = [tf.saved_model.Asset(path) for path in assets]
         self.jit_compile = jit_compile
 
@@ -153,10 +154,11 @@ class TranslationModule(tf.Module):
     def _search_in_chunks(self, source_ids, beam_size: int):
         """Best translations (B,) and scores (B,) of the RaggedTensor `source_ids`.
 
-        The rows are decoded longest first, in chunks of at most `max_chunk_tokens`
-        padded source tokens (at least one row each): the caches of a search grow with
-        beams x rows x tokens, so one huge request runs as several bounded ones. Rows do
-        not affect each other (padding masks), so chunks change no result.
+        The rows are decoded longest first, in chunks of at most `max_chunk_positions`
+        beams x rows x padded source tokens (at least one row each): the caches of a
+        search grow with beams x rows x tokens, so one huge request runs as several
+        bounded ones. Rows do not affect each other (padding masks), so chunks change no
+        result.
         """
         lengths = source_ids.row_lengths()
         order = tf.argsort(lengths, direction="DESCENDING", stable=True)
@@ -165,7 +167,8 @@ class TranslationModule(tf.Module):
         search = compiled_translate_ids if self.jit_compile else translate_ids
 
         def chunk(index, start, translations, scores):
-            size = tf.clip_by_value(self.max_chunk_tokens // lengths[start], 1, count - start)
+            size = tf.clip_by_value(self.max_chunk_positions // (beam_size * lengths[start]), 1,
+                                    count - start)
             result = search(
                 self.model, rows[start:start + size].to_tensor(PAD_ID), beam_size=beam_size,
                 alpha=self.alpha, max_length_ratio=self.max_length_ratio,
