@@ -17,7 +17,7 @@ from tf_transformer.errors import UserError
 PROG = "tf-transformer"
 # name -> (module, add-arguments function, run function, help)
 COMMANDS = {
-    "prepare": ("tf_transformer.data.prepare", "add_arguments", "run",
+    "prepare": ("tf_transformer.training.cli_train", "add_prepare_arguments", "run_prepare",
                 "check a run config's data and train its subword vocabularies"),
     "train": ("tf_transformer.training.cli_train", "add_arguments", "run",
               "train a model with model.fit from a run config"),

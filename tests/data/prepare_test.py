@@ -8,12 +8,13 @@ import yaml
 
 from tests.data.fixtures import FIXTURE_VOCAB_SIZE, REQUIRED
 from tf_transformer.data import load_split, load_tokenizers, prepare
+from tf_transformer.training import cli_train
 from tf_transformer.training import config as run_config
 
 
 def parse(*argv):
     parser = argparse.ArgumentParser()
-    prepare.add_arguments(parser)
+    cli_train.add_prepare_arguments(parser)
     return parser.parse_args(list(argv))
 
 
@@ -34,7 +35,7 @@ def test_prepare_builds_dataset_and_tokenizers_and_prints_statistics(
     config = write_config(tmp_path, tfds_dir=str(tmp_path / "tfds"),
                           vocab_size=FIXTURE_VOCAB_SIZE)
     run_dir = tmp_path / "run"
-    assert prepare.run(parse("--config", config, "--run-dir", str(run_dir))) == 0
+    assert cli_train.run_prepare(parse("--config", config, "--run-dir", str(run_dir))) == 0
     out = capsys.readouterr().out
     assert f"train: {len(REQUIRED['train'])} pairs" in out
     assert f"validation: {len(REQUIRED['val'])} pairs" in out
@@ -66,7 +67,7 @@ def test_prepare_reports_a_missing_file_and_fails(source_dir, tmp_path):
     (source_dir / "train.en.gz").unlink()
     config = write_config(tmp_path, tfds_dir=str(tmp_path / "tfds"))
     with pytest.raises(prepare.DataError, match="train.en.gz not found"):
-        prepare.run(parse("--config", config, "--run-dir", str(tmp_path / "run")))
+        cli_train.run_prepare(parse("--config", config, "--run-dir", str(tmp_path / "run")))
 
 
 def test_an_unknown_split_is_refused_with_the_known_ones(source_dir, tmp_path):

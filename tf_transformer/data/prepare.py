@@ -1,4 +1,4 @@
-"""Getting a run's data ready: its corpus, checked, and its tokenizers; `tf-transformer prepare`.
+"""Getting a run's data ready: its corpus, checked, and its tokenizers (`tf-transformer prepare`).
 
 `prepare_run(config, run_dir)` is what `tf-transformer prepare --config FILE` and
 `tf-transformer train --config FILE` both call: it opens the corpus of `data.source`
@@ -18,21 +18,18 @@ train = make_dataset(load_split("train"), source_tokenizer, target_tokenizer, ma
 ```
 """
 
-import argparse
 import dataclasses
 import itertools
 import json
 import logging
 import os
 import socket
-import time
 import urllib.parse
 
 import numpy as np
 import tensorflow as tf
 import tensorflow_datasets as tfds
 from etils import epath
-from tqdm import tqdm
 
 from tf_transformer.data import multi30k
 from tf_transformer.data.corpus import Corpus, reservoir_sample
@@ -345,45 +342,3 @@ def split_statistics(
         stats[f"{side}_round_trip"] = 1 - stats.pop(f"{side}_failures") / max(stats["pairs"], 1)
     return stats
 
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """`tf-transformer prepare`: the same --config/--set/--run-dir as `train`."""
-    from tf_transformer.training.cli_train import add_run_arguments
-
-    add_run_arguments(parser)
-    parser.add_argument(
-        "--source-dir", default=None,
-        help="folder with the raw Multi30k files (train.de.gz, ...; sets data.data_dir); "
-             "default $MULTI30K_DIR, else download")
-
-
-def run(args: argparse.Namespace) -> int:
-    """Prepares the run's data and tokenizers and prints statistics; returns the exit status."""
-    from tf_transformer.training.cli_train import resolve_run
-
-    start = time.perf_counter()
-    if args.source_dir is not None:
-        args.overrides = [*args.overrides, f"data.data_dir={args.source_dir}"]
-    config, run_dir = resolve_run(args)
-    print(f"Preparing {config.data.source} data for {run_dir} ...", flush=True)
-    config, corpus, tokenizers, reports = prepare_run(config, run_dir)
-    for lang, tokenizer in zip(languages(config.data), tokenizers):
-        path = tokenizer.model_file.asset_path.numpy().decode()
-        print(f"Tokenizer {lang}: vocab_size {tokenizer.vocab_size}, {path}")
-    max_length = config.data.max_length
-    for split in tqdm(corpus.split_names, desc="Statistics", unit="split"):
-        stats = split_statistics(corpus.pairs(split), *tokenizers, max_length)
-        skipped = reports[split]["skipped"]
-        tqdm.write(
-            f"{split}: {stats['pairs']} pairs"
-            + (f" ({sum(skipped.values())} lines skipped: "
-               + ", ".join(f"{reason} {count}" for reason, count in sorted(skipped.items()))
-               + ")" if skipped else "")
-            + f", {stats['source_tokens']} source and {stats['target_tokens']} target tokens, "
-            f"longest {stats['longest']}, {stats['over_max_length']} over data.max_length "
-            f"{max_length}, round trip {stats['source_round_trip']:.2%} / "
-            f"{stats['target_round_trip']:.2%}"
-        )
-    print(f"Prepared in {time.perf_counter() - start:.1f} s; `tf-transformer train` with the "
-          "same --config and --run-dir reuses it.")
-    return 0

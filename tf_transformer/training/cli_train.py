@@ -1,11 +1,14 @@
-"""`tf-transformer train --config seed|best|FILE [--set section.key=value ...]`.
+"""`tf-transformer prepare | train --config seed|best|FILE [--set section.key=value ...]`.
 
-`tf-transformer prepare` takes the same --config, --set and --run-dir
-(`add_run_arguments`, `resolve_run`) and prepares exactly what `train` reads.
+Both take the same --config, --set and --run-dir (`add_run_arguments`, `resolve_run`):
+`prepare` gets exactly what `train` reads ready in the run directory (the corpus
+checked, the tokenizers trained; `tf_transformer.data.prepare.prepare_run`) and prints
+its statistics; `train` reuses it.
 """
 
 import argparse
 import os
+import time
 
 import yaml
 
@@ -60,4 +63,46 @@ def run(args: argparse.Namespace) -> int:
 
     train(config, run_dir, verbose=args.verbose)
     print(f"Run directory: {run_dir} (final weights: {os.path.join(run_dir, 'model.weights.h5')})")
+    return 0
+
+
+def add_prepare_arguments(parser: argparse.ArgumentParser) -> None:
+    add_run_arguments(parser)
+    parser.add_argument(
+        "--source-dir", default=None,
+        help="folder with the raw Multi30k files (train.de.gz, ...; sets data.data_dir); "
+             "default $MULTI30K_DIR, else download")
+
+
+def run_prepare(args: argparse.Namespace) -> int:
+    """Prepares the run's data and tokenizers and prints statistics; returns the exit status."""
+    from tqdm import tqdm
+
+    from tf_transformer.data.prepare import languages, prepare_run, split_statistics
+
+    start = time.perf_counter()
+    if args.source_dir is not None:
+        args.overrides = [*args.overrides, f"data.data_dir={args.source_dir}"]
+    config, run_dir = resolve_run(args)
+    print(f"Preparing {config.data.source} data for {run_dir} ...", flush=True)
+    config, corpus, tokenizers, reports = prepare_run(config, run_dir)
+    for lang, tokenizer in zip(languages(config.data), tokenizers):
+        path = tokenizer.model_file.asset_path.numpy().decode()
+        print(f"Tokenizer {lang}: vocab_size {tokenizer.vocab_size}, {path}")
+    max_length = config.data.max_length
+    for split in tqdm(corpus.split_names, desc="Statistics", unit="split"):
+        stats = split_statistics(corpus.pairs(split), *tokenizers, max_length)
+        skipped = reports[split]["skipped"]
+        tqdm.write(
+            f"{split}: {stats['pairs']} pairs"
+            + (f" ({sum(skipped.values())} lines skipped: "
+               + ", ".join(f"{reason} {count}" for reason, count in sorted(skipped.items()))
+               + ")" if skipped else "")
+            + f", {stats['source_tokens']} source and {stats['target_tokens']} target tokens, "
+            f"longest {stats['longest']}, {stats['over_max_length']} over data.max_length "
+            f"{max_length}, round trip {stats['source_round_trip']:.2%} / "
+            f"{stats['target_round_trip']:.2%}"
+        )
+    print(f"Prepared in {time.perf_counter() - start:.1f} s; `tf-transformer train` with the "
+          "same --config and --run-dir reuses it.")
     return 0
