@@ -175,8 +175,8 @@ def test_bad_presets_and_configs_raise_clear_errors():
         TransformerConfig(10, 0)
     model = tiny()
     memory, _ = model.encode(np.ones((1, 3), "int32"))
-    with pytest.raises(ValueError, match="max_length=100"):
-        model.init_cache(memory, np.ones((1, 3), "int32"), max_length=100)
+    with pytest.raises(ValueError, match="max_length=200"):
+        model.init_cache(memory, np.ones((1, 3), "int32"), max_length=200)
 
 
 # Multiple 1 packs the real tokens alone; 64 (the default) here packs every

@@ -63,9 +63,10 @@ PRESETS = {
     # "Attention Is All You Need", base model.
     "base": dict(d_model=512, num_heads=8, num_encoder_layers=6,
                  num_decoder_layers=6, ff_dim=2048, dropout=0.1),
-    # For tests and quick experiments.
+    # For tests and quick experiments; 128 positions, the default data.max_length, so
+    # that `--set model.preset=tiny` alone is a valid run config.
     "tiny": dict(d_model=32, num_heads=4, num_encoder_layers=2,
-                 num_decoder_layers=2, ff_dim=64, dropout=0.1, max_length=64),
+                 num_decoder_layers=2, ff_dim=64, dropout=0.1, max_length=128),
 }
 
 
