@@ -73,10 +73,10 @@ def shard(folder):
     config = from_dict({"data": {
         "source": "files", "source_language": "sx", "target_language": "tx", "vocab_size": 320,
         "splits": {"train": corpus, "validation": corpus}, "max_tokens": 256}})
-    _, _, (source_tokenizer, _), train, _ = _datasets(
+    _, _, (source_tokenizer, _), make_train, _ = _datasets(
         config, os.path.join(folder, f"run{worker_index()}"))
     seen = []
-    for batch in strategy.experimental_distribute_dataset(train):
+    for batch in strategy.experimental_distribute_dataset(make_train()):
         for (source, _), _ in strategy.experimental_local_results(batch):
             seen += [s.decode("utf-8") for s in source_tokenizer.detokenize(source).numpy()]
     return {"seen": seen, "corpus": [source for source, _ in rows]}
