@@ -10,7 +10,6 @@ import os
 import numpy as np
 
 from tf_transformer.data.corpus import UnknownSplitError
-
 from tf_transformer.training import config as run_config
 from tf_transformer.training.trainer import CONFIG_FILE, VOCAB_DIR, WEIGHTS_FILE, build_model
 

@@ -28,8 +28,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from tf_transformer.data.prepare import VOCAB_DIR, prepare_run, resolve_languages
 from tf_transformer import atomic
+from tf_transformer.data.prepare import VOCAB_DIR, prepare_run, resolve_languages
 from tf_transformer.model import Transformer
 from tf_transformer.training import callbacks as cb
 from tf_transformer.training import config as run_config
