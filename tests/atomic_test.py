@@ -48,10 +48,18 @@ def test_a_replaced_folder_is_whole_or_untouched_and_has_the_umask_mode(tmp_path
         with atomic.replaced_dir(str(path)) as tmp:
             atomic.write_text(os.path.join(tmp, "progress.json"), "{\"n\": 2")
             raise RuntimeError("killed")
-    assert read(path / "progress.json") == '{\n  "n": 1\n}'
+    assert read(path / "progress.json") == '{\n  "n": 1\n}\n'
     with atomic.replaced_dir(str(path)) as tmp:
         atomic.write_text(os.path.join(tmp, "other.txt"), "2")
     assert os.listdir(path) == ["other.txt"] and os.listdir(tmp_path) == ["state-1"]
+
+
+def test_json_keeps_non_ascii_text_and_bytes_are_written_as_given(tmp_path):
+    atomic.write_json({"warmup": ["Ein Mädchen läuft."]}, str(tmp_path / "data.json"))
+    assert (tmp_path / "data.json").read_bytes() == (
+        '{\n  "warmup": [\n    "Ein Mädchen läuft."\n  ]\n}\n'.encode("utf-8"))
+    atomic.write_bytes(str(tmp_path / "model"), b"\x00\xff\r\n")
+    assert (tmp_path / "model").read_bytes() == b"\x00\xff\r\n"
 
 
 def test_remove_temporaries_deletes_only_hidden_leftovers(tmp_path):

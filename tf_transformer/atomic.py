@@ -51,19 +51,25 @@ def replace_file(write, path: str) -> None:
         raise
 
 
-def write_text(path: str, text: str) -> None:
-    """Writes `text` (UTF-8) to `path` atomically."""
+def write_bytes(path: str, data: bytes) -> None:
+    """Writes `data` to `path` atomically."""
 
     def write(tmp):
-        with open(tmp, "w", encoding="utf-8") as f:
-            f.write(text)
+        with open(tmp, "wb") as f:
+            f.write(data)
 
     replace_file(write, path)
 
 
+def write_text(path: str, text: str) -> None:
+    """Writes `text` (UTF-8, line ends as given) to `path` atomically."""
+    write_bytes(path, text.encode("utf-8"))
+
+
 def write_json(value, path: str) -> None:
-    """Writes `value` as indented JSON to `path` atomically."""
-    write_text(path, json.dumps(value, indent=2))
+    """Writes `value` as indented JSON (UTF-8, non-ASCII kept, a final newline) to
+    `path` atomically."""
+    write_text(path, json.dumps(value, indent=2, ensure_ascii=False) + "\n")
 
 
 def make_temp_dir(path: str) -> str:

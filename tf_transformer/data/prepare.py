@@ -31,6 +31,7 @@ import tensorflow as tf
 import tensorflow_datasets as tfds
 from etils import epath
 
+from tf_transformer import atomic
 from tf_transformer.data import multi30k
 from tf_transformer.data.corpus import Corpus, reservoir_sample
 from tf_transformer.data.pipeline import DEFAULT_MAX_LENGTH
@@ -242,7 +243,7 @@ def prepare_run(config, run_dir: str):
             "splits": {split: dataclasses.asdict(report) for split, report in reports.items()},
             "warmup": _first_sources(corpus, "validation", WARMUP_COUNT),
         }
-        _write_json(path, record)
+        atomic.write_json(record, path)
     else:  # prepared before: the sample is only read if a vocabulary was deleted since
         def sample():
             return scan(corpus, config.data.tokenizer_sample, config.training.seed)[1]
@@ -270,14 +271,6 @@ def warmup_sentences(run_dir: str, config) -> list:
 
 def _first_sources(corpus: Corpus, split: str, count: int) -> list:
     return [source for source, _ in itertools.islice(corpus.iter_pairs(split), count)]
-
-
-def _write_json(path: str, value) -> None:
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    with open(path + ".tmp", "w", encoding="utf-8") as f:
-        json.dump(value, f, indent=2, ensure_ascii=False)
-        f.write("\n")
-    os.replace(path + ".tmp", path)
 
 
 def load_tokenizers(

@@ -166,11 +166,7 @@ def train_sentencepiece(
         num_threads=1,
         minloglevel=2,
     )
-    def write(tmp):
-        with open(tmp, "wb") as f:
-            f.write(model.getvalue())
-
-    atomic.replace_file(write, model_path)
+    atomic.write_bytes(model_path, model.getvalue())
 
 
 def build_tokenizer(

@@ -12,7 +12,6 @@ Scores (all from the `sacrebleu` library, one reference per sentence):
   `tokenize="none"` and no smoothing.
 """
 import dataclasses
-import json
 import os
 import re
 import time
@@ -116,5 +115,5 @@ def write_results(runs, output_dir: str, split: str, sources, references) -> lis
     metrics = [{k: v for k, v in dataclasses.asdict(run).items() if k != "hypotheses"}
                for run in runs]
     paths.append(os.path.join(output_dir, f"{split}.metrics.json"))
-    atomic.write_text(paths[-1], json.dumps(metrics, indent=2) + "\n")
+    atomic.write_json(metrics, paths[-1])
     return paths
