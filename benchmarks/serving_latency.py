@@ -28,14 +28,13 @@ import time
 import bench_env  # noqa: F401, E402  (paths and environment; first)
 import bench_common as bc  # noqa: E402
 import keras  # noqa: E402
-import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
+from tf_transformer.artifacts import build_model, load_run  # noqa: E402
 from tf_transformer.data.tokenizer import build_tokenizer  # noqa: E402
-from tf_transformer.decoding.run import load_run  # noqa: E402
 from tf_transformer.decoding.translator import Translator  # noqa: E402
 from tf_transformer.export.exporter import export  # noqa: E402
-from tf_transformer.model import Transformer  # noqa: E402
+from tf_transformer.training.config import ModelConfig  # noqa: E402
 
 BATCH = 64
 
@@ -47,8 +46,7 @@ def random_seed_model(vocab_dir):
                         os.path.join(vocab_dir, f"{lang}.cased.8000.model"), 8000)
         for lang in ("de", "en"))
     keras.utils.set_random_seed(bc.SEED)
-    model = Transformer.from_preset("seed", source.vocab_size, target.vocab_size)
-    model((np.ones((1, 2), np.int32), np.ones((1, 2), np.int32)))
+    model = build_model(ModelConfig(preset="seed"), source.vocab_size, target.vocab_size)
     return model, source, target
 
 

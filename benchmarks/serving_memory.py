@@ -70,7 +70,7 @@ def main():
     import tensorflow as tf
 
     from tf_transformer.export import serving
-    from tf_transformer.export.reload import load_export
+    from tf_transformer.artifacts import load_export
 
     model, source, target = load_export(os.path.join(bench_env.ROOT, "saved_models",
                                                      "multi30k_de_en", "1"))

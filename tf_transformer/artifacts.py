@@ -1,4 +1,29 @@
-"""Where a model lives: a training run, an exported version, or the shipped model.
+"""Where a model lives and how it is read back: a training run, an exported version, or
+the shipped model.
+
+Training writes these folders, decoding and export read them; all three import this
+module, and none of them imports another for it.
+
+A run directory (`tf-transformer train`, `tf_transformer.training.trainer`):
+
+    RUN/config.yaml            the resolved run config
+    RUN/vocab/*.model          the SentencePiece models of both languages (or the joint
+                               one), named by `data.prepare.tokenizer_path`
+    RUN/data.json              what `prepare` found: pairs and skipped lines per split
+    RUN/model.weights.h5       final weights (`callbacks.final_weights`), no optimizer
+    RUN/checkpoints/           best.weights.h5 (+ .json score), epoch-NNN.weights.h5
+    RUN/backup/                full training state for resuming (`TrainingBackup`)
+    RUN/logs/                  TensorBoard event files
+    RUN/training_log.csv       one row of metrics per epoch
+    RUN/.lock                  the pid of the process training RUN (`lock.run_lock`)
+
+An exported version (`tf-transformer export`, `tf_transformer.export.exporter`):
+
+    VERSION/saved_model.pb     the signatures of `export.serving.TranslationModule`
+    VERSION/variables/         the weights, tracked as `model_variables` by `weight_key`
+    VERSION/assets/config.yaml the run config; its `decoding` section is the search
+                               `serving_default` runs
+    VERSION/assets/*.model     the SentencePiece models (same names as in RUN/vocab/)
 
 `tf-transformer translate | evaluate | plot --model PATH` accept any of
 
@@ -10,23 +35,38 @@ and without --model they use the shipped model, `saved_models/multi30k_de_en` of
 source checkout. It is not part of the wheel (68 MB): an installed wheel looks for it
 in the current folder (a checkout) and otherwise asks for --model.
 
-Nothing here imports TensorFlow.
+Importing this module does not import TensorFlow (`--help` answers at once); the
+functions that build or load a model import it when called.
+
+Example:
+  >>> model, de, en = load_export("saved_models/multi30k_de_en/1")
+  >>> model, de, en = load_run("runs/seed", weights="runs/seed/checkpoints/best.weights.h5")
 """
 
 import os
 from typing import NamedTuple
 
+import numpy as np
+
 from tf_transformer.errors import UserError
 from tf_transformer.export.versions import existing_versions
 
 SHIPPED_MODEL = os.path.join("saved_models", "multi30k_de_en")
-RUN_CONFIG = "config.yaml"  # of a run (an export has it under assets/)
+CONFIG_FILE = "config.yaml"  # of a run; an export has it under ASSETS_DIR
+WEIGHTS_FILE = "model.weights.h5"
 SAVED_MODEL = "saved_model.pb"
+ASSETS_DIR = "assets"
 # Where a source checkout (or an editable install) has it.
 CHECKOUT_SHIPPED_MODEL = os.path.join(
     os.path.dirname(os.path.dirname(os.path.abspath(__file__))), SHIPPED_MODEL)
+# Ids that create a model's variables: one pair of two tokens.
+SAMPLE_INPUTS = (np.ones((1, 2), np.int32), np.ones((1, 2), np.int32))
 _WHAT_MODEL_TAKES = ("--model takes a training run directory, an export version folder "
                      "(saved_models/NAME/VERSION) or a model folder (saved_models/NAME)")
+
+
+class ExportError(UserError, ValueError):
+    """A folder that is not a complete export of this version of tf_transformer."""
 
 
 class ModelLocation(NamedTuple):
@@ -49,7 +89,7 @@ def locate(path: str | None) -> ModelLocation:
     path = shipped_model_dir() if path is None else path
     if not os.path.isdir(path):
         raise UserError(f"{path} is not a folder: {_WHAT_MODEL_TAKES}.")
-    if os.path.isfile(os.path.join(path, RUN_CONFIG)):
+    if os.path.isfile(os.path.join(path, CONFIG_FILE)):
         return ModelLocation("run", path)
     if os.path.isfile(os.path.join(path, SAVED_MODEL)):
         return ModelLocation("export", path)
@@ -57,4 +97,125 @@ def locate(path: str | None) -> ModelLocation:
                 if os.path.isfile(os.path.join(path, name, SAVED_MODEL))}
     if versions:
         return ModelLocation("export", os.path.join(path, versions[max(versions)]))
-    raise UserError(f"{path} holds no {RUN_CONFIG} and no {SAVED_MODEL}: {_WHAT_MODEL_TAKES}.")
+    raise UserError(f"{path} holds no {CONFIG_FILE} and no {SAVED_MODEL}: {_WHAT_MODEL_TAKES}.")
+
+
+def build_model(config, src_vocab_size: int, tgt_vocab_size: int):
+    """The `Transformer` of a `ModelConfig`: its preset with the config's non-null fields
+    as overrides, its variables created (freshly initialized; no weights loaded)."""
+    from tf_transformer.model import Transformer
+
+    model = Transformer.from_preset(config.preset, src_vocab_size=src_vocab_size,
+                                    tgt_vocab_size=tgt_vocab_size, **config.overrides())
+    model(SAMPLE_INPUTS, training=False)
+    return model
+
+
+def weight_key(variable) -> str:
+    """A Keras variable's path without the model's own name ("transformer_2/"), which
+    depends on how many models the process has built."""
+    return variable.path.split("/", 1)[-1]
+
+
+def build_tokenizers(config, vocab_dir: str):
+    """(source, target) `Tokenizer`s of a run config from the models in `vocab_dir`."""
+    from tf_transformer.data.prepare import vocabulary_files
+    from tf_transformer.data.tokenizer import Tokenizer
+
+    return tuple(Tokenizer(path, lowercase=config.data.lowercase)
+                 for path in vocabulary_files(config.data, vocab_dir))
+
+
+def _build(config, vocab_dir: str) -> tuple:
+    """(model with fresh variables, source_tokenizer, target_tokenizer) of a run config."""
+    source_tokenizer, target_tokenizer = build_tokenizers(config, vocab_dir)
+    model = build_model(config.model, source_tokenizer.vocab_size, target_tokenizer.vocab_size)
+    return model, source_tokenizer, target_tokenizer
+
+
+def load_run_config(run_dir: str):
+    """The `RunConfig` of a run directory; a clear error if it is not one."""
+    from tf_transformer.training import config as run_config
+
+    path = os.path.join(run_dir, CONFIG_FILE)
+    if not os.path.exists(path):
+        raise FileNotFoundError(
+            f"{path} not found: --run must be a directory written by `tf-transformer train`.")
+    return run_config.load(path)
+
+
+def load_run(run_dir: str, weights: str | None = None):
+    """(model, source_tokenizer, target_tokenizer) of a trained run.
+
+    Args:
+      run_dir: the run directory.
+      weights: a `*.weights.h5` file (default RUN/model.weights.h5), e.g. a checkpoint.
+    """
+    from tf_transformer.data.prepare import VOCAB_DIR, vocabulary_files
+
+    config = load_run_config(run_dir)
+    vocab_dir = os.path.join(run_dir, VOCAB_DIR)
+    weights = weights or os.path.join(run_dir, WEIGHTS_FILE)
+    for path in vocabulary_files(config.data, vocab_dir) + [weights]:
+        if not os.path.exists(path):
+            raise FileNotFoundError(f"{path} not found: has the run finished training? "
+                                    "(--weights takes a checkpoint instead)")
+    model, source_tokenizer, target_tokenizer = _build(config, vocab_dir)
+    model.load_weights(weights)
+    return model, source_tokenizer, target_tokenizer
+
+
+def _not_an_export(export_dir, missing) -> str:
+    return (f"{', '.join(missing)} not found: {export_dir} must be a version folder written "
+            "by `tf-transformer export` (e.g. saved_models/multi30k_de_en/1).")
+
+
+def load_export_config(export_dir: str):
+    """The run config an export records (assets/config.yaml): architecture, tokenizers,
+    and in `decoding` the search its `serving_default` signature runs."""
+    from tf_transformer.training import config as run_config
+
+    path = os.path.join(export_dir, ASSETS_DIR, CONFIG_FILE)
+    if not os.path.exists(path):
+        raise FileNotFoundError(_not_an_export(export_dir, [path]))
+    return run_config.load(path)
+
+
+def load_export(export_dir: str):
+    """(model, source_tokenizer, target_tokenizer) of a version written by `export`.
+
+    TF Serving needs only the SavedModel's signatures; Python users who want more than
+    strings (scores of every hypothesis, attention weights, fine-tuning) get the Keras
+    model from the same folder, so a shipped version needs no second copy of its
+    weights. Reads the weights from the SavedModel's checkpoint only: its functions are
+    not loaded.
+
+    Args:
+      export_dir: a version folder, e.g. "saved_models/multi30k_de_en/1".
+
+    Raises:
+      FileNotFoundError: `export_dir` lacks the run config or a tokenizer asset.
+      ExportError: the SavedModel does not hold every weight of the model.
+    """
+    import tensorflow as tf
+
+    from tf_transformer.data.prepare import vocabulary_files
+
+    config = load_export_config(export_dir)
+    assets = os.path.join(export_dir, ASSETS_DIR)
+    missing = [p for p in vocabulary_files(config.data, assets) if not os.path.exists(p)]
+    if missing:
+        raise FileNotFoundError(_not_an_export(export_dir, missing))
+    model, source_tokenizer, target_tokenizer = _build(config, assets)
+    # The same object path as `TranslationModule.model_variables`, so the read matches
+    # each saved variable to this model's by its key.
+    checkpoint = tf.train.Checkpoint(
+        model_variables={weight_key(v): v.value for v in model.weights})
+    status = checkpoint.read(os.path.join(export_dir, "variables", "variables"))
+    try:
+        status.assert_existing_objects_matched()
+    except AssertionError as error:
+        raise ExportError(
+            f"{export_dir} does not hold every weight of its model ({str(error)[:200]}); "
+            "export it again with this version of tf_transformer.") from error
+    return model, source_tokenizer, target_tokenizer

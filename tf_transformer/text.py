@@ -5,8 +5,9 @@
   U+2028...), so translations stay aligned with their input lines; a leading byte order
   mark is dropped.
 - Blank: a text holding only separators (spaces, NBSP, U+3000...), control and
-  invisible format characters reads as nothing; its translation is empty. The CLI
-  (`is_blank`) and the SavedModel (`BLANK_PATTERN`, RE2) apply the same rule.
+  invisible format characters reads as nothing; its translation is empty. The CLI and
+  the SavedModel apply the same rule in the graph (`BLANK_PATTERN`, RE2;
+  `decoding.sources`).
 """
 
 import unicodedata
@@ -20,11 +21,6 @@ BLANK_PATTERN = "[" + "".join(rf"\p{{{category}}}" for category in BLANK_CATEGOR
 # letters inside words, e.g. Persian's zero-width non-joiner).
 _TO_SPACE = ("Cc", "Cf", "Zl", "Zp")
 _JOINERS = "\u200c\u200d"
-
-
-def is_blank(text: str) -> bool:
-    """True if `text` shows nothing: empty, or only `BLANK_CATEGORIES` characters."""
-    return all(unicodedata.category(c) in BLANK_CATEGORIES for c in text)
 
 
 def clean_line(line: str) -> str:

@@ -22,9 +22,9 @@ import pytest
 import tensorflow as tf
 
 from tests.data.fixtures import FIXTURE_VOCAB_SIZE, PAIRS
-from tf_transformer.data.prepare import DATA_FILE, tokenizer_path
+from tf_transformer.artifacts import CONFIG_FILE, WEIGHTS_FILE
+from tf_transformer.data.prepare import DATA_FILE, VOCAB_DIR, tokenizer_path
 from tf_transformer.data.tokenizer import build_tokenizer
-from tf_transformer.decoding.run import CONFIG_FILE, VOCAB_DIR, WEIGHTS_FILE
 from tf_transformer.export import cli_export
 from tf_transformer.model import Transformer
 from tf_transformer.training import config as run_config

@@ -8,8 +8,8 @@ import pytest
 
 from tests.export.conftest import SENTENCES
 from tf_transformer.decoding.translator import Translator
-from tf_transformer.export.reload import load_export
-from tf_transformer.export.serving import weight_key
+from tf_transformer import artifacts
+from tf_transformer.artifacts import load_export, weight_key
 
 pytestmark = pytest.mark.slow
 
@@ -43,9 +43,7 @@ def test_a_folder_without_the_run_config_is_refused(exported, tmp_path):
 
 
 def test_weights_the_saved_model_lacks_are_refused(exported, monkeypatch):
-    from tf_transformer.export import reload
-
     # Keys the export never wrote, as for an export made before weights were keyed.
-    monkeypatch.setattr(reload, "weight_key", lambda variable: "other/" + weight_key(variable))
-    with pytest.raises(ValueError, match="does not hold every weight of its model"):
+    monkeypatch.setattr(artifacts, "weight_key", lambda variable: "other/" + weight_key(variable))
+    with pytest.raises(artifacts.ExportError, match="does not hold every weight of its model"):
         load_export(exported.path)

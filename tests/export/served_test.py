@@ -11,9 +11,8 @@ import tensorflow as tf
 
 from tests.export.conftest import ALPHA, BEAM_SIZE, MODEL_NAME, SENTENCES
 from tf_transformer import cli
-from tf_transformer.decoding.run import build_tokenizers
+from tf_transformer.artifacts import build_tokenizers, load_export_config
 from tf_transformer.decoding.translator import Translator
-from tf_transformer.export.reload import load_export_config
 from tf_transformer.export.served import ServedTranslator
 
 pytestmark = pytest.mark.slow

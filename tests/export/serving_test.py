@@ -13,7 +13,6 @@ from tests.export.conftest import (
 from tf_transformer.decoding.translator import Translator
 from tf_transformer.export.serving import TranslationModule
 from tf_transformer.special_tokens import BOS_ID, EOS_ID, PAD_ID
-from tf_transformer.text import is_blank
 
 # Uses the trained, exported model of conftest.py (built once, ~20 s).
 pytestmark = pytest.mark.slow
@@ -149,7 +148,6 @@ def test_empty_and_blank_inputs_give_empty_translations(reload_report, translato
     blank = [0, 1, 5, 6]  # "", ASCII spaces, NBSP + U+3000, U+2028 + U+200B + tab
     assert [decode_strings(output["translations"])[i] for i in blank] == [b""] * 4
     assert [output["scores"]["values"][i] for i in blank] == [0.0] * 4
-    assert [is_blank(BAD[i]) for i in blank] == [True] * 4  # the CLI's rule
     assert translator.translate([BAD[i] for i in blank]) == [""] * 4
 
 

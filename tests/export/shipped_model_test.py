@@ -8,7 +8,6 @@ import pytest
 from tests.export.conftest import decode_strings, run_reload_check
 from tf_transformer import artifacts
 from tf_transformer.demo import SERVABLE as SHIPPED
-from tf_transformer.export.reload import load_export_config
 
 # Sentences not in Multi30k, each with words its translation must contain.
 CHECKS = [
@@ -49,7 +48,7 @@ def test_translates_unseen_sentences(report, label):
 
 
 def test_records_the_search_it_serves_and_the_weights_it_holds():
-    config = load_export_config(SHIPPED)
+    config = artifacts.load_export_config(SHIPPED)
     # serving_default: beam 4, alpha 1.0 (the model card); the weights average 5 epochs.
     assert (config.decoding.beam_size, config.decoding.alpha) == (4, 1.0)
     assert (config.callbacks.final_weights, config.callbacks.average_last) == ("average", 5)

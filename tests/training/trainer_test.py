@@ -15,12 +15,13 @@ import tensorflow as tf
 
 import tf_transformer.model
 from tests.data.fixtures import FIXTURE_VOCAB_SIZE, PAIRS
+from tf_transformer.artifacts import build_model
 from tf_transformer.data.pipeline import make_dataset
 from tf_transformer.data.tokenizer import build_tokenizer
 from tf_transformer.training import config as run_config
 from tf_transformer.training.config import ConfigError, ModelConfig, from_dict
 from tf_transformer.training.losses import MaskedCrossEntropy
-from tf_transformer.training.trainer import build_model, compile_model, train
+from tf_transformer.training.trainer import compile_model, train
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -120,7 +121,6 @@ def test_run_directory_and_same_seed_same_first_epoch_loss(tiny_config, tmp_path
     assert float(rows[1]["learning_rate"]) == pytest.approx(5e-4)
     # The final weights are the average of the two epoch checkpoints.
     model = build_model(config.model, FIXTURE_VOCAB_SIZE, FIXTURE_VOCAB_SIZE)
-    model((np.ones((1, 2), np.int32), np.ones((1, 2), np.int32)))
     epochs = []
     for name in ("epoch-001", "epoch-002"):
         model.load_weights(run / "checkpoints" / f"{name}.weights.h5")
@@ -235,7 +235,6 @@ def test_sigkill_during_the_epoch_end_backup_then_rerun_finishes_as_if_never_kil
 
     train(config, str(tmp_path / "uninterrupted"), verbose=0)
     model = build_model(config.model, FIXTURE_VOCAB_SIZE, FIXTURE_VOCAB_SIZE)
-    model((np.ones((1, 2), np.int32), np.ones((1, 2), np.int32)))
     finals = []
     for folder in (run, tmp_path / "uninterrupted"):
         model.load_weights(folder / "model.weights.h5")

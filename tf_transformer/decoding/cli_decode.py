@@ -79,14 +79,12 @@ def _locate(args) -> artifacts.ModelLocation:
                         f"{location.path} is an export.")
     # Search defaults: the run config's `decoding` section, as `tf-transformer export`
     # serves it; an export records the search it serves there.
-    from tf_transformer.decoding.run import load_run_config, search_options
+    from tf_transformer.decoding.run import search_options
 
     if location.kind == "export":
-        from tf_transformer.export.reload import load_export_config
-
-        config = load_export_config(location.path)
+        config = artifacts.load_export_config(location.path)
     else:
-        config = load_run_config(location.path)
+        config = artifacts.load_run_config(location.path)
     args.beam_size, args.alpha = search_options(config, args.beam_size, args.alpha)
     if args.beam_size < 1:
         raise UserError(f"--beam-size must be >= 1, got {args.beam_size}.")
@@ -104,11 +102,11 @@ def _translator(args, location, use_cache: bool = True, served: bool = False):
         return Translator.from_run_dir(location.path, weights=args.weights,
                                        jit_compile=args.xla, use_cache=use_cache)
     if served and use_cache and not args.xla:
-        from tf_transformer.decoding.run import build_tokenizers
         from tf_transformer.export.served import ServedTranslator
 
         config = args.config
-        _, target_tokenizer = build_tokenizers(config, os.path.join(location.path, "assets"))
+        _, target_tokenizer = artifacts.build_tokenizers(
+            config, os.path.join(location.path, artifacts.ASSETS_DIR))
         translator = ServedTranslator(location.path, config.decoding.beam_size,
                                       config.decoding.alpha, target_tokenizer)
         if translator.serves(args.beam_size, args.alpha):

@@ -3,8 +3,10 @@
 Notation: B batch, K beam size, L layers, H heads, S source tokens, T target tokens.
 
 Behaviour at the edges (also what `tf-transformer translate` does):
-- an empty or blank input (only spaces, NBSP, U+3000, controls...: `text.is_blank`, the
-  SavedModel's rule too) gives an empty translation (the model is not run);
+- sources are prepared in the graph exactly as the SavedModel prepares them
+  (`decoding.sources`): invalid UTF-8 replaced, tokenized, truncated, blanks marked;
+- an empty or blank input (only spaces, NBSP, U+3000, controls...: `text.BLANK_PATTERN`)
+  gives an empty translation (the model is not run);
 - an input longer than the model's `config.max_length` source positions is cut to its
   first `max_length - 1` tokens plus EOS, with a logged warning naming the first such
   input by its 1-based line number;
@@ -24,9 +26,10 @@ import logging
 import numpy as np
 import tensorflow as tf
 
+from tf_transformer import artifacts
 from tf_transformer.decoding.generate import translate_ids
-from tf_transformer.special_tokens import BOS_ID, EOS_ID, PAD_ID
-from tf_transformer.text import is_blank
+from tf_transformer.decoding.sources import prepare_sources
+from tf_transformer.special_tokens import BOS_ID, PAD_ID
 
 logger = logging.getLogger(__name__)
 
@@ -78,25 +81,24 @@ class Translator:
         self.beam_size, self.alpha = beam_size, alpha
         self._searches = {}
         self._attention = tf.function(self._attention_weights, reduce_retracing=True)
+        self._prepare = tf.function(
+            lambda inputs: prepare_sources(inputs, source_tokenizer, model.config.max_length),
+            input_signature=[tf.TensorSpec([None], tf.string)])
 
     @classmethod
     def from_run_dir(cls, run_dir: str, weights: str | None = None, **kwargs) -> "Translator":
-        """The model and tokenizers of a training run (see `tf_transformer.decoding.run`);
+        """The model and tokenizers of a training run (see `tf_transformer.artifacts`);
         `kwargs` go to the constructor."""
-        from tf_transformer.decoding.run import load_run, load_run_config
-
-        return cls(*load_run(run_dir, weights), **_search_defaults(load_run_config(run_dir),
-                                                                   kwargs))
+        return cls(*artifacts.load_run(run_dir, weights),
+                   **_search_defaults(artifacts.load_run_config(run_dir), kwargs))
 
     @classmethod
     def from_export(cls, export_dir: str, **kwargs) -> "Translator":
         """The model and tokenizers of an exported version, e.g.
-        "saved_models/multi30k_de_en/1" (see `tf_transformer.export.reload`), searching
+        "saved_models/multi30k_de_en/1" (see `tf_transformer.artifacts`), searching
         as its `serving_default` signature unless `kwargs` say otherwise."""
-        from tf_transformer.export.reload import load_export, load_export_config
-
-        return cls(*load_export(export_dir), **_search_defaults(load_export_config(export_dir),
-                                                                kwargs))
+        return cls(*artifacts.load_export(export_dir),
+                   **_search_defaults(artifacts.load_export_config(export_dir), kwargs))
 
     def translate(self, sentences, beam_size: int | None = None, alpha: float | None = None,
                   batch_size: int = 64) -> list:
@@ -112,10 +114,14 @@ class Translator:
         alpha = self.alpha if alpha is None else alpha
         sentences = list(sentences)
         results = [_empty_translation() for _ in sentences]
-        rows = [i for i, s in enumerate(sentences) if not is_blank(s)]
+        if not sentences:
+            return results
+        sources = self._prepare(tf.constant(sentences, tf.string))
+        rows = [i for i, blank in enumerate(sources.blank.numpy()) if not blank]
         if not rows:
             return results
-        ids, truncated = self._tokenize([sentences[i] for i in rows], rows)
+        ids = [np.asarray(row, np.int32) for row in sources.ids.numpy()[rows]]
+        truncated = self._truncated(sources.lengths.numpy()[rows], rows)
         # Longest first: similar lengths share a batch, and XLA compiles the widest first.
         order = sorted(range(len(rows)), key=lambda i: -len(ids[i]))
         for start in range(0, len(order), batch_size):
@@ -127,23 +133,18 @@ class Translator:
                 results[rows[i]] = translation
         return results
 
-    def _tokenize(self, sentences, positions):
-        """Source ids per sentence (int arrays), cut to the model's positions, and
-        whether each was cut; `positions`: each sentence's index in the input, for the
-        warning."""
-        ragged = self.source_tokenizer.tokenize(tf.constant(sentences, tf.string))
-        ids = [np.asarray(row, np.int32) for row in ragged.numpy()]
+    def _truncated(self, lengths, positions):
+        """Whether each source (of `lengths` tokens) was cut to the model's positions;
+        logs a warning naming the first by its line (`positions`: indices in the input)."""
         limit = self.model.config.max_length
-        truncated = [len(row) > limit for row in ids]
+        truncated = [int(length) > limit for length in lengths]
         if any(truncated):
             first = truncated.index(True)
             logger.warning(
                 "%d input(s) longer than the model's %d source positions were truncated "
                 "to %d tokens (first: line %d, %d tokens).", sum(truncated), limit, limit,
-                positions[first] + 1, len(ids[first]))
-        ids = [np.append(row[:limit - 1], EOS_ID) if cut else row
-               for row, cut in zip(ids, truncated)]
-        return ids, truncated
+                positions[first] + 1, lengths[first])
+        return truncated
 
     def _search(self, beam_size, alpha):
         key = (beam_size, alpha)

@@ -15,10 +15,10 @@ import dataclasses
 import os
 import tempfile
 
+from tf_transformer.artifacts import CONFIG_FILE, ExportError, load_run, load_run_config
 from tf_transformer.data.prepare import warmup_sentences
-from tf_transformer.decoding.run import CONFIG_FILE, load_run, load_run_config, search_options
+from tf_transformer.decoding.run import search_options
 from tf_transformer.export.exporter import export
-from tf_transformer.export.reload import ExportError
 from tf_transformer.export.versions import resolve_version, servable_dir
 from tf_transformer.training import config as run_config
 

@@ -15,14 +15,15 @@ Signatures (B: batch, any size including 0; S: source tokens):
 Scores are the best hypothesis' log-probability divided by the GNMT length penalty
 `((5 + length) / 6) ** alpha` (higher is better).
 
-Inputs are cleaned the same way in every signature:
+Inputs are prepared the same way in every signature, and as `Translator` prepares
+them (`decoding.sources.prepare_sources`):
 - invalid UTF-8 bytes become U+FFFD (the replacement character) instead of failing
   the whole batch, so one bad row never costs the others their translations;
 - inputs longer than the model's positions are truncated: `[BOS]` + the first
   `max_length - 2` subwords + `[EOS]`;
 - an empty or blank input (only spaces of any kind, NBSP and U+3000 included, control
-  and invisible format characters: `tf_transformer.text`, the CLI's rule too) gets an
-  empty translation with score 0;
+  and invisible format characters: `tf_transformer.text`) gets an empty translation
+  with score 0;
 - an empty batch gives empty outputs;
 - inputs must have rank 1 (a batch of strings): a rank-2 request fails with
   InvalidArgument ("inputs_must_be_a_vector_of_strings ... not compatible with expected
@@ -36,10 +37,11 @@ one-by-one translation.
 
 import tensorflow as tf
 
+from tf_transformer.artifacts import weight_key
 from tf_transformer.decoding.generate import translate_ids
+from tf_transformer.decoding.sources import prepare_sources
 from tf_transformer.export.compiled_search import compiled_translate_ids
 from tf_transformer.special_tokens import PAD_ID
-from tf_transformer.text import BLANK_PATTERN
 
 SIGNATURE_KEYS = ("serving_default", "translate_greedy", "tokenize")
 _INPUT_SPEC = tf.TensorSpec([None], tf.string, name="inputs")
@@ -50,12 +52,6 @@ _INPUT_SPEC = tf.TensorSpec([None], tf.string, name="inputs")
 # with one 20k-character row, beam 4, seed model: peak 1.75 GB, 1.39 GB of it the loaded
 # model (16384: 2.4 GB; one pass: 11.2 GB); benchmarks/serving_memory.py.
 MAX_CHUNK_POSITIONS = 4096
-
-
-def weight_key(variable) -> str:
-    """A Keras variable's path without the model's own name ("transformer_2/"), which
-    depends on how many models the process has built."""
-    return variable.path.split("/", 1)[-1]
 
 
 class TranslationModule(tf.Module):
@@ -127,29 +123,15 @@ class TranslationModule(tf.Module):
                              "model's; only the model may own variables.")
         return concrete
 
-    def _clean(self, inputs):
-        """Valid UTF-8: each invalid byte sequence becomes U+FFFD.
-
-        A server feeds the graph without checking shapes, so a rank-2 request is
-        refused here (InvalidArgument naming this op) instead of giving rank-2 outputs.
-        """
-        inputs = tf.ensure_shape(inputs, [None], name="inputs_must_be_a_vector_of_strings")
-        return tf.strings.unicode_transcode(
-            inputs, "UTF-8", "UTF-8", errors="replace", replacement_char=0xFFFD)
-
-    def _source_ids(self, text):
-        """Tokenized, truncated sources: RaggedTensor (B, None) int32, [BOS] x [EOS]."""
-        ids = tf.cast(self.source_tokenizer.tokenize(text), tf.int32)
-        content = ids[:, 1:-1][:, : self.model.config.max_length - 2]
-        return tf.concat([ids[:, :1], content, ids[:, -1:]], axis=1)
+    def _sources(self, inputs):
+        return prepare_sources(inputs, self.source_tokenizer, self.model.config.max_length)
 
     def _translate(self, inputs, beam_size: int):
-        text = self._clean(inputs)
-        translations, scores = self._search_in_chunks(self._source_ids(text), beam_size)
+        sources = self._sources(inputs)
+        translations, scores = self._search_in_chunks(sources.ids, beam_size)
         # Else a blank source would get whatever the model says after [BOS] [EOS].
-        empty = tf.strings.regex_full_match(text, BLANK_PATTERN)
-        return {"translations": tf.where(empty, "", translations),
-                "scores": tf.where(empty, 0.0, scores)}
+        return {"translations": tf.where(sources.blank, "", translations),
+                "scores": tf.where(sources.blank, 0.0, scores)}
 
     def _search_in_chunks(self, source_ids, beam_size: int):
         """Best translations (B,) and scores (B,) of the RaggedTensor `source_ids`.
@@ -198,7 +180,7 @@ class TranslationModule(tf.Module):
     @tf.function(input_signature=[_INPUT_SPEC])
     def tokenize(self, inputs):
         """The encoder's input: {"ids" (B, S), "tokens" (B, S), "lengths" (B,)}; PAD -> ""."""
-        source_ids = self._source_ids(self._clean(inputs))
+        source_ids = self._sources(inputs).ids
         ids = source_ids.to_tensor(PAD_ID)
         tokens = self.source_tokenizer.id_to_token(ids)
         return {"ids": ids, "tokens": tf.where(ids == PAD_ID, "", tokens),

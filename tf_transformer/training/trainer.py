@@ -1,19 +1,8 @@
 """Builds, compiles and fits a `Transformer` from a run config.
 
-`train(config, run_dir)` is what `tf-transformer train` runs; `build_model` and
-`compile_model` are the pieces benchmarks, tests and decoding reuse.
-
-The run directory (read back by `tf_transformer.decoding.run` and the exporter):
-
-    RUN/config.yaml            the resolved run config
-    RUN/vocab/*.model          the SentencePiece models of both languages (or the joint one)
-    RUN/data.json              what `prepare` found: pairs and skipped lines per split
-    RUN/model.weights.h5       final weights (`callbacks.final_weights`), no optimizer
-    RUN/checkpoints/           best.weights.h5 (+ .json score), epoch-NNN.weights.h5
-    RUN/backup/                full training state for resuming (`TrainingBackup`)
-    RUN/logs/                  TensorBoard event files
-    RUN/training_log.csv       one row of metrics per epoch
-    RUN/.lock                  the pid of the process training RUN (`lock.run_lock`)
+`train(config, run_dir)` is what `tf-transformer train` runs; `compile_model` is the
+piece benchmarks and tests reuse (a model comes from `tf_transformer.artifacts.build_model`).
+The run directory it writes is laid out as `tf_transformer.artifacts` describes.
 
 Running the same command again resumes from RUN/backup (after a crash, or with
 more `training.epochs`); any other change of the config is refused.
@@ -29,32 +18,18 @@ import numpy as np
 import tensorflow as tf
 
 from tf_transformer import atomic
-from tf_transformer.data.prepare import VOCAB_DIR, prepare_run, resolve_languages
-from tf_transformer.model import Transformer
+from tf_transformer.artifacts import CONFIG_FILE, SAMPLE_INPUTS, WEIGHTS_FILE, build_model
+from tf_transformer.data.prepare import prepare_run, resolve_languages
 from tf_transformer.training import callbacks as cb
 from tf_transformer.training import config as run_config
 from tf_transformer.training import precision
-from tf_transformer.training.config import ConfigError, ModelConfig, RunConfig
+from tf_transformer.training.config import ConfigError, RunConfig
 from tf_transformer.training.distribute import (
     is_chief, is_multi_worker, make_strategy, patch_multi_worker_metrics, worker_index)
 from tf_transformer.training.lock import run_lock
 from tf_transformer.training.losses import MaskedCrossEntropy
 from tf_transformer.training.metrics import MaskedAccuracy, Perplexity
 from tf_transformer.training.optim import make_optimizer
-
-CONFIG_FILE = "config.yaml"
-WEIGHTS_FILE = "model.weights.h5"
-# Ids that build a model's variables: one pair of two tokens.
-_SAMPLE_INPUTS = (np.ones((1, 2), np.int32), np.ones((1, 2), np.int32))
-
-
-def build_model(config: ModelConfig, src_vocab_size: int, tgt_vocab_size: int) -> Transformer:
-    """The preset of `config` with its non-null fields as overrides (unbuilt)."""
-    return Transformer.from_preset(
-        config.preset, src_vocab_size=src_vocab_size, tgt_vocab_size=tgt_vocab_size,
-        **config.overrides(),
-    )
-
 
 def compile_model(model: keras.Model, config: RunConfig) -> None:
     """Compiles `model` with the loss, metrics, optimizer and XLA setting of `config`.
@@ -246,9 +221,8 @@ def _fit(config: RunConfig, run_dir: str, verbose):
     keras.utils.set_random_seed(config.training.seed)
     with strategy.scope():
         model = build_model(config.model, source_tokenizer.vocab_size, target_tokenizer.vocab_size)
-        model(_SAMPLE_INPUTS, training=False)
         compile_model(model, config)
-    weights = cb.ModelWeights(model, _SAMPLE_INPUTS)
+    weights = cb.ModelWeights(model, SAMPLE_INPUTS)
     backup = cb.TrainingBackup(os.path.join(run_dir, "backup"),
                                config.callbacks.backup_every_steps)
     callbacks = _callbacks(config, run_dir, model, weights, tokenizers, corpus, backup)
