@@ -6,6 +6,7 @@ import signal
 import subprocess
 import sys
 import time
+import types
 
 import h5py
 import keras
@@ -96,16 +97,24 @@ def test_bfloat16_step_gives_finite_loss_and_gradients(remove_padding):
     assert sum(float(tf.reduce_sum(tf.abs(tf.convert_to_tensor(g)))) for g in grads) > 0
 
 
-@pytest.mark.slow
-def test_run_directory_and_same_seed_same_first_epoch_loss(tiny_config, tmp_path):
+@pytest.fixture(scope="module")
+def finished_run(tiny_config, tmp_path_factory):
+    """namespace(config, run, history): a run trained without interruption, 2 epochs of
+    5 batches, a backup every 3 batches, the average of both epochs as final weights."""
     config = tiny_config(training={"epochs": 2, "label_smoothing": 0.1},
                          callbacks={"average_last": 2, "final_weights": "average",
                                     "backup_every_steps": 3})
-    first = train(config, str(tmp_path / "a"), verbose=0)
+    run = tmp_path_factory.mktemp("finished") / "run"
+    return types.SimpleNamespace(config=config, run=run,
+                                 history=train(config, str(run), verbose=0))
+
+
+@pytest.mark.slow
+def test_run_directory_and_same_seed_same_first_epoch_loss(finished_run, tmp_path):
+    config, run, first = finished_run.config, finished_run.run, finished_run.history
     one_epoch = dataclasses.replace(config, training=dataclasses.replace(config.training, epochs=1))
     second = train(one_epoch, str(tmp_path / "b"), verbose=0)
     assert first.history["loss"][0] == second.history["loss"][0]
-    run = tmp_path / "a"
     for name in ("config.yaml", "vocab/de.cased.400.model", "vocab/en.cased.400.model",
                  "model.weights.h5", "checkpoints/best.weights.h5",
                  "checkpoints/best.weights.h5.json", "checkpoints/epoch-001.weights.h5",
@@ -216,8 +225,9 @@ sys.exit(cli.main(sys.argv[1:]))
 
 @pytest.mark.slow
 def test_sigkill_during_the_epoch_end_backup_then_rerun_finishes_as_if_never_killed(
-        tiny_config, tmp_path):
-    config = tiny_config(training={"epochs": 2}, callbacks={"backup_every_steps": 2})
+        finished_run, tmp_path):
+    # The config of finished_run, which is the same run never killed.
+    config = finished_run.config
     config_path, run = str(tmp_path / "run.yaml"), tmp_path / "run"
     run_config.dump(config, config_path)
     arguments = ["train", "--config", config_path, "--run-dir", str(run), "--verbose", "2"]
@@ -225,19 +235,18 @@ def test_sigkill_during_the_epoch_end_backup_then_rerun_finishes_as_if_never_kil
     killed = subprocess.run([sys.executable, "-c", _KILLED_TRAIN, *arguments], env=env,
                             cwd=ROOT, capture_output=True, text=True, timeout=240)
     assert killed.returncode == -signal.SIGKILL, killed.stdout[-3000:] + killed.stderr[-3000:]
-    assert sorted(os.listdir(run / "backup"))[-2:] == ["latest", "state-000000004"]
+    assert sorted(os.listdir(run / "backup"))[-2:] == ["latest", "state-000000003"]
 
     resumed = subprocess.run([sys.executable, "-m", "tf_transformer.cli", *arguments], env=env,
                              cwd=ROOT, capture_output=True, text=True, timeout=240)
     assert resumed.returncode == 0, resumed.stdout[-3000:] + resumed.stderr[-3000:]
-    assert "after 4 batches: epoch 1, batch 4 of 5" in resumed.stdout
+    assert "after 3 batches: epoch 1, batch 3 of 5" in resumed.stdout
     assert sorted(os.listdir(run / "backup")) == ["latest", "state-000000010"]
 
-    train(config, str(tmp_path / "uninterrupted"), verbose=0)
     model = build_model(config.model, FIXTURE_VOCAB_SIZE, FIXTURE_VOCAB_SIZE)
     model((np.ones((1, 2), np.int32), np.ones((1, 2), np.int32)))
     finals = []
-    for folder in (run, tmp_path / "uninterrupted"):
+    for folder in (run, finished_run.run):
         model.load_weights(folder / "model.weights.h5")
         finals.append(model.get_weights())
     for resumed_weights, uninterrupted in zip(*finals):
