@@ -119,8 +119,11 @@ def exported(run_dir, tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def reload_report(exported, tmp_path_factory):
-    """What `reload_check.py` reports from a fresh process (tensorflow + tensorflow_text)."""
-    return run_reload_check(exported.path, BATCHES, tmp_path_factory.mktemp("reload"))
+    """What `reload_check.py` reports from a fresh process (tensorflow + tensorflow_text),
+    with XLA off as in a model server started without --xla_cpu_compilation_enabled:
+    the default export must not need that flag."""
+    return run_reload_check(exported.path, BATCHES, tmp_path_factory.mktemp("reload"),
+                            disable_xla=True)
 
 
 def run_reload_check(export_dir, batches, folder, python=sys.executable, disable_xla=False,

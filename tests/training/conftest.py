@@ -11,7 +11,7 @@ def fixture_data(tmp_path_factory):
     return str(write_multi30k(root / "raw")), str(root / "tfds")
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def tiny_config(fixture_data):
     """`tiny_config(section={key: value}, ...)`: a tiny 1+1-layer model on the fixture
     corpus (40 training pairs, batches of 8: 5 steps per epoch)."""

@@ -6,6 +6,7 @@ import signal
 import subprocess
 import sys
 import time
+import types
 
 import h5py
 import keras
@@ -97,16 +98,24 @@ def test_bfloat16_step_gives_finite_loss_and_gradients(remove_padding):
     assert sum(float(tf.reduce_sum(tf.abs(tf.convert_to_tensor(g)))) for g in grads) > 0
 
 
-@pytest.mark.slow
-def test_run_directory_and_same_seed_same_first_epoch_loss(tiny_config, tmp_path):
+@pytest.fixture(scope="module")
+def finished_run(tiny_config, tmp_path_factory):
+    """namespace(config, run, history): a run trained without interruption, 2 epochs of
+    5 batches, a backup every 2 batches, the average of both epochs as final weights."""
     config = tiny_config(training={"epochs": 2, "label_smoothing": 0.1},
                          callbacks={"average_last": 2, "final_weights": "average",
-                                    "backup_every_steps": 3})
-    first = train(config, str(tmp_path / "a"), verbose=0)
+                                    "backup_every_steps": 2})
+    run = tmp_path_factory.mktemp("finished") / "run"
+    return types.SimpleNamespace(config=config, run=run,
+                                 history=train(config, str(run), verbose=0))
+
+
+@pytest.mark.slow
+def test_run_directory_and_same_seed_same_first_epoch_loss(finished_run, tmp_path):
+    config, run, first = finished_run.config, finished_run.run, finished_run.history
     one_epoch = dataclasses.replace(config, training=dataclasses.replace(config.training, epochs=1))
     second = train(one_epoch, str(tmp_path / "b"), verbose=0)
     assert first.history["loss"][0] == second.history["loss"][0]
-    run = tmp_path / "a"
     for name in ("config.yaml", "vocab/de.cased.400.model", "vocab/en.cased.400.model",
                  "model.weights.h5", "checkpoints/best.weights.h5",
                  "checkpoints/best.weights.h5.json", "checkpoints/epoch-001.weights.h5",
@@ -138,61 +147,6 @@ def test_a_changed_config_is_refused_in_an_existing_run(tiny_config, tmp_path):
         train(tiny_config(training={"seed": 7}), str(tmp_path), verbose=0)
 
 
-@pytest.mark.slow
-def test_sigkill_mid_epoch_then_restart_resumes_from_the_backup(tiny_config, tmp_path):
-    epochs, steps = 3, 5
-    config = tiny_config(training={"epochs": epochs},
-                         callbacks={"backup_every_steps": 1, "save_best": False})
-    config_path, run = str(tmp_path / "run.yaml"), tmp_path / "run"
-    run_config.dump(config, config_path)
-    command = [sys.executable, "-m", "tf_transformer.cli", "train", "--config", config_path,
-               "--run-dir", str(run), "--verbose", "2"]
-    env = dict(os.environ, PYTHONPATH=ROOT, TF_CPP_MIN_LOG_LEVEL="3")
-
-    def batches_done():
-        latest = run / "backup" / "latest"
-        while True:
-            try:
-                folder = run / "backup" / latest.read_text().strip()
-                return json.loads((folder / "progress.json").read_text())["batches_done"]
-            except FileNotFoundError:  # no backup yet, or replaced while reading
-                if not latest.exists():
-                    return 0
-
-    process = subprocess.Popen(command, env=env, cwd=ROOT, stdout=subprocess.PIPE,
-                               stderr=subprocess.STDOUT, text=True)
-    try:
-        deadline = time.time() + 240
-        while True:  # freeze the run inside its second epoch or later, then kill it
-            assert process.poll() is None and time.time() < deadline, "run ended too early"
-            if batches_done() > steps:
-                process.send_signal(signal.SIGSTOP)
-                done = batches_done()
-                if done % steps:
-                    break
-                process.send_signal(signal.SIGCONT)
-            time.sleep(0.02)
-    finally:
-        process.kill()
-        process.communicate()
-    epoch, batch = divmod(done, steps)
-
-    resumed = subprocess.run(command, env=env, cwd=ROOT, capture_output=True, text=True,
-                             timeout=240)
-    assert resumed.returncode == 0, resumed.stdout[-3000:] + resumed.stderr[-3000:]
-    assert f"after {done} batches: epoch {epoch + 1}, batch {batch} of {steps}" in resumed.stdout
-    assert f"Epoch {epoch + 1}/{epochs}" in resumed.stdout
-    assert "Epoch 1/" not in resumed.stdout
-    assert batches_done() == epochs * steps
-    # The optimizer state came back too: its step counter went on from the backup.
-    folder = run / "backup" / (run / "backup" / "latest").read_text().strip()
-    with h5py.File(folder / "state.weights.h5") as state:
-        assert int(state["optimizer"]["vars"]["0"][()]) == epochs * steps
-    with open(run / "training_log.csv") as f:
-        logged = [int(row["epoch"]) for row in csv.DictReader(f)]
-    assert sorted(set(logged)) == list(range(epochs))
-
-
 # `tf-transformer train` with a kill point: SIGKILL while the epoch-end backup of epoch 1
 # (after batch 5) writes its state file, leaving a torn 96-byte file behind.
 _KILLED_TRAIN = """
@@ -214,29 +168,71 @@ sys.exit(cli.main(sys.argv[1:]))
 """
 
 
+def _batches_done(run):
+    """The batches trained by the run's latest backup (0 before the first)."""
+    latest = run / "backup" / "latest"
+    while True:
+        try:
+            folder = run / "backup" / latest.read_text().strip()
+            return json.loads((folder / "progress.json").read_text())["batches_done"]
+        except FileNotFoundError:  # no backup yet, or replaced while reading
+            if not latest.exists():
+                return 0
+
+
 @pytest.mark.slow
-def test_sigkill_during_the_epoch_end_backup_then_rerun_finishes_as_if_never_killed(
-        tiny_config, tmp_path):
-    config = tiny_config(training={"epochs": 2}, callbacks={"backup_every_steps": 2})
+def test_sigkill_in_the_epoch_end_backup_then_mid_epoch_then_rerun_finishes_as_if_never_killed(
+        finished_run, tmp_path):
+    # finished_run's config, killed twice: by a kill point in the epoch-end backup of
+    # epoch 1, then by SIGKILL from outside at any moment of epoch 2. Both restarts
+    # resume from the last complete backup, and the result is finished_run's.
+    config, epochs, steps = finished_run.config, 2, 5
     config_path, run = str(tmp_path / "run.yaml"), tmp_path / "run"
     run_config.dump(config, config_path)
     arguments = ["train", "--config", config_path, "--run-dir", str(run), "--verbose", "2"]
+    command = [sys.executable, "-m", "tf_transformer.cli", *arguments]
     env = dict(os.environ, PYTHONPATH=ROOT, TF_CPP_MIN_LOG_LEVEL="3")
     killed = subprocess.run([sys.executable, "-c", _KILLED_TRAIN, *arguments], env=env,
                             cwd=ROOT, capture_output=True, text=True, timeout=240)
     assert killed.returncode == -signal.SIGKILL, killed.stdout[-3000:] + killed.stderr[-3000:]
     assert sorted(os.listdir(run / "backup"))[-2:] == ["latest", "state-000000004"]
 
-    resumed = subprocess.run([sys.executable, "-m", "tf_transformer.cli", *arguments], env=env,
-                             cwd=ROOT, capture_output=True, text=True, timeout=240)
-    assert resumed.returncode == 0, resumed.stdout[-3000:] + resumed.stderr[-3000:]
-    assert "after 4 batches: epoch 1, batch 4 of 5" in resumed.stdout
-    assert sorted(os.listdir(run / "backup")) == ["latest", "state-000000010"]
+    process = subprocess.Popen(command, env=env, cwd=ROOT, stdout=subprocess.PIPE,
+                               stderr=subprocess.STDOUT, text=True)
+    try:
+        deadline = time.time() + 240
+        while True:  # freeze the run inside its second epoch, then kill it
+            assert process.poll() is None and time.time() < deadline, "run ended too early"
+            if _batches_done(run) > steps:
+                process.send_signal(signal.SIGSTOP)
+                done = _batches_done(run)
+                if done % steps:
+                    break
+                process.send_signal(signal.SIGCONT)
+            time.sleep(0.02)
+    finally:
+        process.kill()
+        stdout, _ = process.communicate()
+    assert "after 4 batches: epoch 1, batch 4 of 5" in stdout
+    epoch, batch = divmod(done, steps)
 
-    train(config, str(tmp_path / "uninterrupted"), verbose=0)
+    resumed = subprocess.run(command, env=env, cwd=ROOT, capture_output=True, text=True,
+                             timeout=240)
+    assert resumed.returncode == 0, resumed.stdout[-3000:] + resumed.stderr[-3000:]
+    assert f"after {done} batches: epoch {epoch + 1}, batch {batch} of {steps}" in resumed.stdout
+    assert f"Epoch {epoch + 1}/{epochs}" in resumed.stdout
+    assert "Epoch 1/" not in resumed.stdout
+    assert sorted(os.listdir(run / "backup")) == ["latest", "state-000000010"]
+    # The optimizer state came back too: its step counter went on from the backup.
+    with h5py.File(run / "backup" / "state-000000010" / "state.weights.h5") as state:
+        assert int(state["optimizer"]["vars"]["0"][()]) == epochs * steps
+    with open(run / "training_log.csv") as f:
+        logged = [int(row["epoch"]) for row in csv.DictReader(f)]
+    assert sorted(set(logged)) == list(range(epochs))
+
     model = build_model(config.model, FIXTURE_VOCAB_SIZE, FIXTURE_VOCAB_SIZE)
     finals = []
-    for folder in (run, tmp_path / "uninterrupted"):
+    for folder in (run, finished_run.run):
         model.load_weights(folder / "model.weights.h5")
         finals.append(model.get_weights())
     for resumed_weights, uninterrupted in zip(*finals):
