@@ -50,8 +50,8 @@ _INPUT_SPEC = tf.TensorSpec([None], tf.string, name="inputs")
 # beam 4 split every batch of the benchmark in two passes of all the steps, each padded to
 # a power of two rows under XLA: the `--xla` export took about 1.2x as long
 # (docs/serving.md, "Where the SavedModel spends its time"). 512 rows with
-# one 20k-character row, beam 4, seed model: peak 2.4 GB, 1.39 GB of it the loaded model
-# (4096: 1.75 GB; one pass: 11.2 GB); benchmarks/serving_memory.py.
+# one 20k-character row, beam 4, seed model: peak 2.16 GB, 1.24 GB of it the loaded model
+# (4096: 1.75 GB with 1.39 GB loaded; one pass: 11.2 GB); benchmarks/serving_memory.py.
 MAX_CHUNK_POSITIONS = 16384
 
 
