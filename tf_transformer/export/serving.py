@@ -47,11 +47,14 @@ SIGNATURE_KEYS = ("serving_default", "translate_greedy", "tokenize")
 _INPUT_SPEC = tf.TensorSpec([None], tf.string, name="inputs")
 # Beams x rows x padded source tokens per decoding pass
 # (`TranslationModule.max_chunk_positions`): the caches of a pass hold beams x rows x
-# (source + output buffer) positions. Greedy: 64 sentences of up to 64 tokens (the usual
-# batch) in one pass; beam 4: a quarter of that, or 4 rows of 256 positions. 512 rows
-# with one 20k-character row, beam 4, seed model: peak 1.75 GB, 1.39 GB of it the loaded
-# model (16384: 2.4 GB; one pass: 11.2 GB); benchmarks/serving_memory.py.
-MAX_CHUNK_POSITIONS = 4096
+# (source + output buffer) positions. Beam 4: the usual batch (64 sentences of up to 64
+# tokens) in one pass, or 16 rows of 256 positions; greedy: four times that. With 4096,
+# beam 4 split every batch of the benchmark in two passes of all the steps, each padded to
+# a power of two rows under XLA: the `--xla` export took about 1.2x as long
+# (docs/serving.md, "Where the SavedModel spends its time"). 512 rows with
+# one 20k-character row, beam 4, seed model: peak 2.16 GB, 1.24 GB of it the loaded model
+# (4096: 1.75 GB with 1.39 GB loaded; one pass: 11.2 GB); benchmarks/serving_memory.py.
+MAX_CHUNK_POSITIONS = 16384
 
 
 class TranslationModule(tf.Module):
