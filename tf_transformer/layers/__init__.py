@@ -2,11 +2,13 @@
 
 from tf_transformer.layers.attention import (
     MultiHeadAttention,
+    PaddedLayout,
     ScaledDotProductAttention,
     scaled_dot_product_attention,
 )
 from tf_transformer.layers.blocks import DecoderLayer, EncoderLayer, FeedForward
 from tf_transformer.layers.dropout import Dropout
+from tf_transformer.layers.layouts import FusedLayout, PackedLayout
 from tf_transformer.layers.masks import attention_mask, causal_mask, padding_mask
 from tf_transformer.layers.normalization import LayerNormalization
 from tf_transformer.layers.packing import TokenPacking
@@ -20,8 +22,11 @@ __all__ = [
     "Encoder",
     "EncoderLayer",
     "FeedForward",
+    "FusedLayout",
     "LayerNormalization",
     "MultiHeadAttention",
+    "PackedLayout",
+    "PaddedLayout",
     "PositionalEmbedding",
     "ScaledDotProductAttention",
     "TokenPacking",

@@ -1,7 +1,8 @@
 """Builds, compiles and fits a `Transformer` from a run config.
 
-`train(config, run_dir)` is what `tf-transformer train` runs; `build_model` and
-`compile_model` are the pieces benchmarks, tests and decoding reuse.
+`train(config, run_dir)` is what `tf-transformer train` runs; `build_model`,
+`build_training_model` and `compile_model` are the pieces benchmarks, tests and
+decoding reuse.
 
 The run directory (read back by `tf_transformer.decoding.run` and the exporter):
 
@@ -41,6 +42,7 @@ from tf_transformer.training.lock import run_lock
 from tf_transformer.training.losses import MaskedCrossEntropy
 from tf_transformer.training.metrics import MaskedAccuracy, Perplexity
 from tf_transformer.training.optim import make_optimizer
+from tf_transformer.training.packed_step import TrainingTransformer
 
 CONFIG_FILE = "config.yaml"
 WEIGHTS_FILE = "model.weights.h5"
@@ -56,14 +58,21 @@ def build_model(config: ModelConfig, src_vocab_size: int, tgt_vocab_size: int) -
     )
 
 
+def build_training_model(config: RunConfig, src_vocab_size: int,
+                         tgt_vocab_size: int) -> TrainingTransformer:
+    """The model `train` fits: `build_model`'s architecture with the training's padding
+    removal, which needs dynamic shapes, so XLA (`training.jit_compile`) turns it off."""
+    return TrainingTransformer.from_preset(
+        config.model.preset, src_vocab_size, tgt_vocab_size, **config.model.overrides(),
+        remove_padding=config.training.remove_padding and not config.training.jit_compile,
+    )
+
+
 def compile_model(model: keras.Model, config: RunConfig) -> None:
     """Compiles `model` with the loss, metrics, optimizer and XLA setting of `config`.
 
     Under `mixed_float16` Keras wraps the optimizer in a `LossScaleOptimizer`.
-    Padding removal (`Transformer.remove_padding`) needs dynamic shapes, so
-    XLA turns it off.
     """
-    model.remove_padding = config.training.remove_padding and not config.training.jit_compile
     model.compile(
         optimizer=make_optimizer(config.optimizer),
         loss=MaskedCrossEntropy(config.training.label_smoothing),
@@ -245,7 +254,8 @@ def _fit(config: RunConfig, run_dir: str, verbose):
     # draws random numbers too.
     keras.utils.set_random_seed(config.training.seed)
     with strategy.scope():
-        model = build_model(config.model, source_tokenizer.vocab_size, target_tokenizer.vocab_size)
+        model = build_training_model(config, source_tokenizer.vocab_size,
+                                     target_tokenizer.vocab_size)
         model(_SAMPLE_INPUTS, training=False)
         compile_model(model, config)
     weights = cb.ModelWeights(model, _SAMPLE_INPUTS)
