@@ -1,4 +1,9 @@
-"""Transformer layers written with `keras.ops` only (any Keras 3 backend)."""
+"""Transformer layers written with `keras.ops` (any Keras 3 backend).
+
+The one exception: `dropout.random_bits` draws its random bits with TensorFlow
+ops (`tf.random.stateless_uniform`, `tf.bitcast`) on the TensorFlow backend;
+other backends draw them with `keras.random.randint`.
+"""
 
 from tf_transformer.layers.attention import (
     MultiHeadAttention,
