@@ -26,8 +26,7 @@ import keras  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 from tf_transformer.training.config import RunConfig, from_dict  # noqa: E402
-from tf_transformer.artifacts import build_model  # noqa: E402
-from tf_transformer.training.trainer import compile_model  # noqa: E402
+from tf_transformer.training.trainer import build_training_model, compile_model  # noqa: E402
 
 
 def param_counts(model):
@@ -61,7 +60,7 @@ def main():
     result = dict(script="train_throughput", variant=name,
                   framework=f"tensorflow {tf.__version__} keras {keras.__version__}")
     workload = bc.load_workload()
-    model = build_model(config.model, bc.SRC_VOCAB, bc.TGT_VOCAB)
+    model = build_training_model(config, bc.SRC_VOCAB, bc.TGT_VOCAB)
     result.update(param_counts(model))
     compile_model(model, config)
 

@@ -4,9 +4,9 @@ import keras
 import numpy as np
 import pytest
 
-import tf_transformer.model
 from tf_transformer import PRESETS, Transformer, TransformerConfig
-from tf_transformer.layers import Decoder, Encoder
+from tests.layers.harness import gradients
+from tf_transformer.layers import Decoder, Encoder, PaddedLayout
 
 SRC_VOCAB, TGT_VOCAB = 50, 40
 
@@ -179,51 +179,66 @@ def test_bad_presets_and_configs_raise_clear_errors():
         model.init_cache(memory, np.ones((1, 3), "int32"), max_length=200)
 
 
+def padded_and_packed(multiple, **overrides):
+    """Two models with the same weights, without and with padding removal."""
+    model, packed = tiny(**overrides), tiny(remove_padding=True, packing_multiple=multiple,
+                                             **overrides)
+    src, tgt = batch(7)
+    for m in (model, packed):
+        m((src, tgt))
+    packed.set_weights(model.get_weights())
+    return model, packed
+
+
 # Multiple 1 packs the real tokens alone; 64 (the default) here packs every
 # position of these small batches, padding included.
 @pytest.mark.parametrize("multiple", [1, 64])
 @pytest.mark.parametrize("overrides", [{}, dict(norm_first=True, tie_embeddings=True)])
-def test_remove_padding_changes_no_logits(overrides, multiple, monkeypatch):
-    monkeypatch.setattr(tf_transformer.model, "PACKING_MULTIPLE", multiple)
-    model = tiny(**overrides)
+def test_remove_padding_changes_no_logits(overrides, multiple):
+    model, packed = padded_and_packed(multiple, **overrides)
     src, tgt = batch(7)
-    reference = logits(model, src, tgt)
-    model.remove_padding = True
-    packed = logits(model, src, tgt)
+    reference, out = logits(model, src, tgt), logits(packed, src, tgt)
     real = tgt != 0
-    np.testing.assert_allclose(packed[real], reference[real], atol=1e-5)
+    np.testing.assert_allclose(out[real], reference[real], atol=1e-5)
+    assert packed.get_config()["remove_padding"] and packed.get_config()["packing_multiple"] == multiple
+    # The public call has one contract, in training too: (B, T, V).
+    assert tuple(packed((src, tgt), training=True).shape) == reference.shape
 
 
-@pytest.mark.skipif(keras.backend.backend() != "tensorflow", reason="tf.GradientTape")
 @pytest.mark.parametrize("multiple", [1, 4])
-def test_remove_padding_changes_no_gradients(multiple, monkeypatch):
-    import tensorflow as tf
-
-    monkeypatch.setattr(tf_transformer.model, "PACKING_MULTIPLE", multiple)
-
-    model = tiny(dropout=0.0)
+def test_packed_logits_give_the_gradients_of_the_padded_model(multiple):
+    model, packed = padded_and_packed(multiple, dropout=0.0)
     src, tgt = batch(8)
     labels = np.roll(tgt, -1, axis=1)
-    real = tf.constant((tgt != 0) & (labels != 0), tf.float32)  # the loss's tokens
+    real = ((tgt != 0) & (labels != 0)).astype("float32")  # the loss's tokens
 
-    def gradients(remove_padding):
-        model.remove_padding = remove_padding
-        targets, weights = labels, real
-        if remove_padding:  # training logits are those of the packed tokens
-            packing = model.token_packing(tgt)
-            targets, weights = packing.select(labels), packing.select(real)
-        with tf.GradientTape() as tape:
-            losses = keras.losses.sparse_categorical_crossentropy(
-                targets, model((src, tgt), training=True), from_logits=True)
-            loss = tf.reduce_sum(losses * weights)
-        return [tf.convert_to_tensor(g)  # embeddings: IndexedSlices
-                for g in tape.gradient(loss, model.trainable_variables)]
+    def padded_loss():
+        losses = keras.losses.sparse_categorical_crossentropy(
+            labels, model((src, tgt), training=True), from_logits=True)
+        return keras.ops.sum(losses * real)
 
-    reference = gradients(False)
+    def packed_loss():
+        logits, packing = packed.packed_logits((src, tgt), training=True)
+        losses = keras.losses.sparse_categorical_crossentropy(
+            packing.select(labels), logits, from_logits=True)
+        return keras.ops.sum(losses * packing.select(real))
+
+    value, reference = gradients(padded_loss, [], model.trainable_variables)
+    packed_value, grads = gradients(packed_loss, [], packed.trainable_variables)
+    np.testing.assert_allclose(packed_value, value, rtol=1e-5)
     assert len(reference) == len(model.trainable_variables)
-    for variable, a, b in zip(model.trainable_variables, reference, gradients(True)):
-        np.testing.assert_allclose(
-            np.asarray(b), np.asarray(a), atol=1e-5, rtol=1e-4, err_msg=variable.path)
+    for variable, a, b in zip(model.trainable_variables, reference, grads):
+        np.testing.assert_allclose(b, a, atol=1e-5, rtol=1e-4, err_msg=variable.path)
+
+
+def test_fast_layouts_equal_the_reference_path_through_the_model():
+    model = tiny()
+    src, tgt = batch(9)
+    memory, _ = model.encode(src)  # FusedLayout
+    fast, _, _ = model.decode(tgt, memory, src)
+    reference_memory, _ = model.encode(src, layout=PaddedLayout())
+    reference, _, _ = model.decode(tgt, reference_memory, src, layout=PaddedLayout())
+    np.testing.assert_allclose(np.asarray(fast), np.asarray(reference), atol=1e-5)
 
 
 def test_tie_all_embeddings_shares_one_table_and_round_trips(tmp_path):

@@ -100,13 +100,17 @@ def locate(path: str | None) -> ModelLocation:
     raise UserError(f"{path} holds no {CONFIG_FILE} and no {SAVED_MODEL}: {_WHAT_MODEL_TAKES}.")
 
 
-def build_model(config, src_vocab_size: int, tgt_vocab_size: int):
+def build_model(config, src_vocab_size: int, tgt_vocab_size: int, model_class=None,
+                **fields):
     """The `Transformer` of a `ModelConfig`: its preset with the config's non-null fields
-    as overrides, its variables created (freshly initialized; no weights loaded)."""
+    (and `fields`) as overrides, its variables created (freshly initialized; no weights
+    loaded). `model_class` is a `Transformer` subclass to build instead (the trainer's
+    `TrainingTransformer`)."""
     from tf_transformer.model import Transformer
 
-    model = Transformer.from_preset(config.preset, src_vocab_size=src_vocab_size,
-                                    tgt_vocab_size=tgt_vocab_size, **config.overrides())
+    model = (model_class or Transformer).from_preset(
+        config.preset, src_vocab_size=src_vocab_size, tgt_vocab_size=tgt_vocab_size,
+        **config.overrides(), **fields)
     model(SAMPLE_INPUTS, training=False)
     return model
 

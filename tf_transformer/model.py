@@ -9,65 +9,15 @@ import dataclasses
 import keras
 from keras import ops
 
+from tf_transformer.architecture import PRESETS, TransformerConfig, preset_config
 from tf_transformer.layers import Decoder, Encoder
+from tf_transformer.layers.layouts import FusedLayout, PackedLayout
 from tf_transformer.layers.masks import (
     attention_mask, beam_history_mask, causal_mask, padding_mask,
 )
 from tf_transformer.layers.packing import TokenPacking
 
-# Packed token counts are rounded up to a multiple of this (see `TokenPacking`):
-# a few shapes for the kernel caches, at most 63 extra rows per batch.
-PACKING_MULTIPLE = 64
-
-
-@dataclasses.dataclass(frozen=True)
-class TransformerConfig:
-    """Architecture of a `Transformer`; presets are instances of it."""
-
-    src_vocab_size: int  # source token ids, specials included
-    tgt_vocab_size: int  # target token ids, specials included
-    d_model: int = 256  # width of embeddings and every residual stream
-    num_heads: int = 8  # attention heads; must divide d_model
-    num_encoder_layers: int = 6
-    num_decoder_layers: int = 6
-    ff_dim: int = 1024  # hidden width of the position-wise feed-forward
-    dropout: float = 0.1  # on embeddings, attention weights, residuals, ff hidden
-    norm_first: bool = False  # False: post-norm (the seed); True: pre-norm
-    max_length: int = 256  # positions with an encoding, per side
-    tie_embeddings: bool = False  # output projection = target embedding table
-    tie_all_embeddings: bool = False  # one table: source = target = output projection
-    activation: str = "relu"  # feed-forward activation
-    layer_norm_epsilon: float = 1e-5  # PyTorch's default
-
-    def __post_init__(self):
-        for name in ("src_vocab_size", "tgt_vocab_size", "max_length", "ff_dim"):
-            if getattr(self, name) <= 0:
-                raise ValueError(f"{name} must be positive, got {getattr(self, name)}.")
-        if self.tie_all_embeddings and self.src_vocab_size != self.tgt_vocab_size:
-            raise ValueError(
-                "tie_all_embeddings needs one vocabulary for both languages, got "
-                f"src_vocab_size={self.src_vocab_size} and tgt_vocab_size={self.tgt_vocab_size}."
-            )
-        if self.d_model <= 0 or self.num_heads <= 0 or self.d_model % self.num_heads:
-            raise ValueError(
-                "d_model must be a positive multiple of num_heads, got "
-                f"d_model={self.d_model} and num_heads={self.num_heads}."
-            )
-
-
-# The architectures; vocabulary sizes come from the tokenizers.
-PRESETS = {
-    # The PyTorch walkthrough this project ports.
-    "seed": dict(d_model=256, num_heads=8, num_encoder_layers=6,
-                 num_decoder_layers=6, ff_dim=1024, dropout=0.1),
-    # "Attention Is All You Need", base model.
-    "base": dict(d_model=512, num_heads=8, num_encoder_layers=6,
-                 num_decoder_layers=6, ff_dim=2048, dropout=0.1),
-    # For tests and quick experiments; 128 positions, the default data.max_length, so
-    # that `--set model.preset=tiny` alone is a valid run config.
-    "tiny": dict(d_model=32, num_heads=4, num_encoder_layers=2,
-                 num_decoder_layers=2, ff_dim=64, dropout=0.1, max_length=128),
-}
+__all__ = ["PRESETS", "Transformer", "TransformerConfig"]
 
 
 @keras.saving.register_keras_serializable(package="tf_transformer")
@@ -83,21 +33,15 @@ class Transformer(keras.Model):
         training: bool.
 
     Returns:
-        float32 logits `(B, T, V)` (float32 also under mixed precision), or
-        `(N, V)` in training with `remove_padding` (below).
+        float32 logits `(B, T, V)` (float32 also under mixed precision).
 
-    Attributes:
-        remove_padding: bool, default False. When True, `call` runs the
-            position-wise layers (projections, feed-forward, norms, dropout)
-            on the real tokens only, their count rounded up to a multiple of
-            `PACKING_MULTIPLE` (see `layers/packing.py`): about half the work
-            on batches of 128 Multi30k pairs. With `training=True` it then
-            returns the logits of those N packed tokens, `(N, V)` (rows of
-            `token_packing(target_input_ids)`), and `compute_loss` /
-            `compute_metrics` pack the labels alike; otherwise `(B, T, V)`
-            with arbitrary logits at padding. It needs dynamic shapes
-            (TensorFlow graph mode, not XLA); `tf-transformer train` sets it
-            from `training.remove_padding`.
+    With `config.remove_padding` the position-wise layers (projections,
+    feed-forward, norms, dropout) run on the real tokens only, their count
+    rounded up to a multiple of `config.packing_multiple` (see
+    `layers/packing.py`): about half the work on batches of 128 Multi30k
+    pairs, the same logits at the real tokens (arbitrary ones at padding). It
+    needs dynamic shapes (TensorFlow graph mode, not XLA). The train step
+    (`training/packed_step.py`) keeps the logits packed, `packed_logits`.
 
     Example:
     >>> model = Transformer.from_preset("tiny", src_vocab_size=100, tgt_vocab_size=90)
@@ -131,7 +75,6 @@ class Transformer(keras.Model):
         self.decoder = Decoder(
             config.num_decoder_layers, config.tgt_vocab_size, name="decoder", **stack
         )
-        self.remove_padding = False
         self.output_projection = None
         if not (config.tie_embeddings or config.tie_all_embeddings):
             self.output_projection = keras.layers.Dense(
@@ -144,30 +87,19 @@ class Transformer(keras.Model):
 
         `overrides` replace preset fields (`dropout=0.3`, `tie_embeddings=True`).
         """
-        if name not in PRESETS:
-            raise ValueError(
-                f"Unknown preset {name!r}; choose one of {sorted(PRESETS)}."
-            )
-        fields = {f.name for f in dataclasses.fields(TransformerConfig)}
-        unknown = sorted(set(overrides) - fields)
-        if unknown:
-            raise ValueError(
-                f"Unknown TransformerConfig field(s) {unknown}; valid: {sorted(fields)}."
-            )
-        config = TransformerConfig(
-            src_vocab_size=src_vocab_size, tgt_vocab_size=tgt_vocab_size,
-            **{**PRESETS[name], **overrides},
-        )
-        return cls(config)
+        return cls(preset_config(name, src_vocab_size, tgt_vocab_size, **overrides))
 
-    def encode(self, source_ids, training=None, packing=None):
+    def encode(self, source_ids, training=None, layout=None):
         """Source ids `(B, S)` -> `(memory (B, S, D), self-attention weights:
-        list of L (B, H, S, S))`; memory is `(N_s, D)` with a `TokenPacking`
-        of the source."""
+        list of L (B, H, S, S))`.
+
+        `layout` (see `MultiHeadAttention`) defaults to `FusedLayout`, the
+        same values as the reference, faster; memory is `(N_s, D)` with a
+        `PackedLayout` of the source."""
         source_mask = padding_mask(source_ids)
         return self.encoder(
             source_ids, attention_mask(ops.shape(source_ids)[1], source_mask),
-            packing=packing, training=training,
+            layout=layout or FusedLayout(), training=training,
         )
 
     def _logits(self, hidden):
@@ -180,17 +112,16 @@ class Transformer(keras.Model):
             logits = self.output_projection(hidden)
         return ops.cast(logits, "float32")
 
-    def decode(self, target_input_ids, memory, source_ids, training=None,
-               packing=None, memory_packing=None):
+    def decode(self, target_input_ids, memory, source_ids, training=None, layout=None):
         """Teacher-forced decoder pass.
 
         Args:
             target_input_ids: int `(B, T)`, BOS first.
-            memory: `(B, S, D)` from `encode`, or `(N_s, D)` packed by
-                `memory_packing`.
+            memory: `(B, S, D)` from `encode`, or `(N_s, D)` packed.
             source_ids: int `(B, S)`, for the source padding mask.
-            packing: optional `TokenPacking` of `target_input_ids`: the
-                decoder skips (most of) the padding and returns the logits of
+            layout: defaults to `FusedLayout`; a `PackedLayout` of
+                `target_input_ids` whose `memory` packs the source makes the
+                decoder skip (most of) the padding and return the logits of
                 the packed tokens, `(N, V)`.
 
         Returns:
@@ -204,47 +135,41 @@ class Transformer(keras.Model):
         self_mask = causal_mask(batch, length, length)
         cross_mask = attention_mask(length, padding_mask(source_ids))
         hidden, self_weights, cross_weights, _, _ = self.decoder(
-            target_input_ids, memory, self_mask, cross_mask, packing=packing,
-            memory_packing=memory_packing, training=training,
+            target_input_ids, memory, self_mask, cross_mask,
+            layout=layout or FusedLayout(), training=training,
         )
         return self._logits(hidden), self_weights, cross_weights
 
     def call(self, inputs, training=None):
+        if self.config.remove_padding:
+            logits, packing = self.packed_logits(inputs, training)
+            return packing.unpack(logits)
         source_ids, target_input_ids = inputs
-        source_packing = target_packing = None
-        if self.remove_padding:
-            source_packing = self.token_packing(source_ids)
-            target_packing = self.token_packing(target_input_ids)
-        memory, _ = self.encode(source_ids, training, source_packing)
-        logits, _, _ = self.decode(
-            target_input_ids, memory, source_ids, training, target_packing,
-            source_packing,
-        )
-        # Training keeps the logits packed: the loss and metrics then read N
-        # rows of V logits rather than B·T (see `compute_loss`).
-        if target_packing is None or training:
-            return logits
-        return target_packing.unpack(logits)
+        memory, _ = self.encode(source_ids, training)
+        logits, _, _ = self.decode(target_input_ids, memory, source_ids, training)
+        return logits
 
-    @staticmethod
-    def token_packing(token_ids):
-        """The `TokenPacking` that `remove_padding` uses for ids `(B, T)`."""
-        return TokenPacking(padding_mask(token_ids), PACKING_MULTIPLE)
+    def packed_logits(self, inputs, training=None):
+        """The forward pass on the real tokens only (see `config.remove_padding`).
 
-    def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
-        return super().compute_loss(
-            x, self._labels_like(x, y, y_pred), y_pred, sample_weight, training=training
-        )
+        Args:
+            inputs: `(source_ids (B, S), target_input_ids (B, T))`; targets
+                right-padded (decoding masks no padded keys: see `decode`).
 
-    def compute_metrics(self, x, y, y_pred, sample_weight=None):
-        return super().compute_metrics(x, self._labels_like(x, y, y_pred), y_pred, sample_weight)
+        Returns:
+            `(logits (N, V) float32, packing)`: the logits of the N packed
+            target tokens, the rows of `packing.select(labels (B, T))`.
+        """
+        source_ids, target_input_ids = inputs
+        source = PackedLayout(self.token_packing(source_ids))
+        target = PackedLayout(self.token_packing(target_input_ids), memory=source)
+        memory, _ = self.encode(source_ids, training, source)
+        logits, _, _ = self.decode(target_input_ids, memory, source_ids, training, target)
+        return logits, target.packing
 
-    def _labels_like(self, x, y, y_pred):
-        """Labels `(B, T)`, packed `(N,)` like the target tokens when `y_pred`
-        holds packed logits `(N, V)` (`remove_padding`, training)."""
-        if y is None or len(y_pred.shape) != 2:
-            return y
-        return self.token_packing(x[1]).select(y)
+    def token_packing(self, token_ids):
+        """The `TokenPacking` of ids `(B, T)` that `remove_padding` uses."""
+        return TokenPacking(padding_mask(token_ids), self.config.packing_multiple)
 
     def init_cache(self, memory, source_ids, max_length, beam_size=1):
         """The decoding state for `decode_step`, all of fixed shape.
@@ -285,7 +210,7 @@ class Transformer(keras.Model):
         cache = {
             "self": tuple((zeros, zeros) for _ in self.decoder.blocks),
             "cross": tuple(
-                layer.cross_attention.project_key_value(memory)
+                layer.cross_attention.project_key_value(memory, FusedLayout())
                 for layer in self.decoder.blocks
             ),
             "source_mask": padding_mask(source_ids),
@@ -316,19 +241,24 @@ class Transformer(keras.Model):
             ancestors = ops.where(ops.arange(length) == index, own, ancestors)
             cache["ancestors"] = ancestors
             self_mask = beam_history_mask(ancestors, index)
+            # The K beams of a sentence are K queries of its cache row, all at
+            # position `index`; beam k writes slot k · T + index.
+            token_ids = ops.reshape(token_ids, (-1, beam_size))
+            positions = ops.zeros((beam_size,), "int32") + index
+            cache_positions = ops.arange(beam_size) * length + index
         else:
-            beam_size = 1
-            self_mask = causal_mask(
-                ops.shape(token_ids)[0], 1, ops.shape(cache["self"][0][0])[2], index
-            )
+            slots = ops.shape(cache["self"][0][0])[2]
+            self_mask = causal_mask(ops.shape(token_ids)[0], 1, slots, index)
+            positions = cache_positions = ops.reshape(index, (1,))
         cross_mask = ops.expand_dims(cache["source_mask"], 1)
         hidden, _, _, self_caches, _ = self.decoder(
             token_ids, None, self_mask, cross_mask,
             self_caches=cache["self"], cross_caches=cache["cross"],
-            cache_index=index, beam_size=beam_size, training=False,
+            positions=positions, cache_positions=cache_positions, training=False,
         )
         cache["self"] = tuple(self_caches)
-        return self._logits(hidden)[:, 0], cache
+        logits = self._logits(hidden)  # (B, K, V); K = 1 without beams
+        return ops.reshape(logits, (-1, ops.shape(logits)[-1])), cache
 
     @staticmethod
     def reorder_cache(cache, parents):

@@ -50,7 +50,7 @@ def test_sdpa_matches_numpy(with_mask):
 
 
 def test_sdpa_scale_argument():
-    # scale=1.0 on pre-scaled queries (what MultiHeadAttention passes) is the default.
+    # scale=1.0 on pre-scaled queries (what FusedLayout passes) is the default.
     rng = np.random.default_rng(4)
     q, k, v = (rng.normal(size=(2, 3, 5, 8)).astype("float32") for _ in range(3))
     ref_out, ref_weights = numpy_attention(q, k, v)
@@ -142,7 +142,7 @@ def test_mha_incremental_cache_equals_full_causal_pass():
     for i in range(length):
         step, _, cache = layer(
             x[:, i : i + 1], attention_mask=causal_mask(batch, 1, max_length, i),
-            cache=cache, cache_index=i,
+            cache=cache, cache_positions=np.array([i]),
         )
         np.testing.assert_allclose(np.asarray(step)[:, 0], np.asarray(full)[:, i], atol=1e-5)
     for slots, full_slots in zip(cache, full_kv):  # keys, then values
@@ -163,11 +163,34 @@ def test_mha_cross_attention_cache_is_reused_unchanged():
         np.testing.assert_array_equal(np.asarray(again), np.asarray(first))
 
 
-def test_mha_rejects_multi_position_cache_write():
+def test_mha_writes_several_positions_at_their_cache_slots():
+    # K queries written at K slots in one call (beam search's K beams of one
+    # sentence) give what K calls of one position each give.
+    rng = np.random.default_rng(8)
+    x = rng.normal(size=(2, 3, 8)).astype("float32")
     layer = MultiHeadAttention(8, 2)
-    cache = (np.zeros((1, 2, 4, 4), "float32"),) * 2
-    with pytest.raises(ValueError, match="length 2"):
-        layer(np.zeros((1, 2, 8), "float32"), cache=cache, cache_index=0)
+    zeros = np.zeros((2, 2, 9, 4), "float32")
+    slots = np.array([0, 3, 6])  # three regions of 3 slots each
+    mask = np.zeros((2, 3, 9), bool)
+    mask[:, np.arange(3), slots] = True  # each query sees its own slot only
+    out, _, cache = layer(x, attention_mask=mask, cache=(zeros, zeros), cache_positions=slots)
+    one_by_one = (zeros, zeros)
+    for i, slot in enumerate(slots):
+        step, _, one_by_one = layer(x[:, i:i + 1], attention_mask=mask[:, i:i + 1],
+                                    cache=one_by_one, cache_positions=slots[i:i + 1])
+        np.testing.assert_allclose(np.asarray(step)[:, 0], np.asarray(out)[:, i], atol=1e-6)
+    for together, apart in zip(cache, one_by_one):
+        np.testing.assert_allclose(np.asarray(together), np.asarray(apart), atol=1e-6)
+        assert np.asarray(together)[:, :, [1, 2, 4, 5, 7, 8]].max() == 0  # unwritten
+
+
+def test_mha_rejects_ambiguous_cache_arguments():
+    layer = MultiHeadAttention(8, 2)
+    x, cache = np.zeros((1, 1, 8), "float32"), (np.zeros((1, 2, 4, 4), "float32"),) * 2
+    with pytest.raises(ValueError, match="not both"):
+        layer(x, x, cache=cache)
+    with pytest.raises(ValueError, match="pass the cache too"):
+        layer(x, cache_positions=np.array([0]))
 
 
 @pytest.mark.parametrize("d_model,heads", [(10, 4), (0, 2), (8, 0)])

@@ -79,7 +79,7 @@ def test_decoder_layer_cached_steps_equal_full_pass():
         step, _, _, cache, _ = layer(
             x[:, i : i + 1], self_attention_mask=causal_mask(batch, 1, 7, i),
             cross_attention_mask=cross_mask[:, i : i + 1], self_cache=cache,
-            cross_cache=cross_kv, cache_index=i,
+            cross_cache=cross_kv, cache_positions=np.array([i]),
         )
         np.testing.assert_allclose(np.asarray(step)[:, 0], np.asarray(full)[:, i], atol=1e-5)
 

@@ -57,3 +57,40 @@ def run_layer_test(layer, call_args, call_kwargs=None, expected_shapes=None):
     for out, sym in zip(keras.tree.flatten(outputs), keras.tree.flatten(symbolic)):
         assert tuple(sym.shape[1:]) == out.shape[1:]
     return outputs
+
+
+def gradients(loss, inputs, variables=()):
+    """`loss(*inputs)` and its gradients on the current backend, as NumPy.
+
+    Args:
+        loss: function of the `inputs` tensors returning a scalar; it may read
+            `variables` (Keras variables, e.g. a layer's trainable weights).
+        inputs: list of float NumPy arrays.
+        variables: Keras variables to differentiate too.
+
+    Returns:
+        `(value, [d/d input for inputs] + [d/d variable for variables])`.
+    """
+    backend = keras.backend.backend()
+    if backend == "tensorflow":
+        import tensorflow as tf
+
+        inputs = [tf.convert_to_tensor(x) for x in inputs]
+        with tf.GradientTape() as tape:
+            tape.watch(inputs)
+            value = loss(*inputs)
+        sources = [*inputs, *[v.value for v in variables]]
+        grads = tape.gradient(value, sources, unconnected_gradients="zero")
+        return float(value), [np.asarray(tf.convert_to_tensor(g)) for g in grads]
+    if backend == "jax":
+        import jax
+
+        def function(input_values, variable_values):
+            # Variables read the traced values inside the scope, so jax.grad sees them.
+            with keras.StatelessScope(state_mapping=list(zip(variables, variable_values))):
+                return loss(*input_values)
+
+        value, grads = jax.value_and_grad(function, argnums=(0, 1))(
+            [jax.numpy.asarray(x) for x in inputs], [v.value for v in variables])
+        return float(value), [np.asarray(g) for g in (*grads[0], *grads[1])]
+    raise NotImplementedError(f"gradients on the {backend} backend")

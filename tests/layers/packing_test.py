@@ -1,7 +1,8 @@
-import keras
 import numpy as np
 import pytest
+from keras import ops
 
+from tests.layers.harness import gradients
 from tf_transformer.layers.packing import TokenPacking
 
 MASK = np.array([[1, 1, 0, 0], [1, 0, 0, 0], [1, 1, 1, 1]], bool)
@@ -53,45 +54,37 @@ def test_parts_side_by_side_unpack_to_separate_head_layouts(zero_padding):
     np.testing.assert_array_equal(np.asarray(packing.pack_heads(stacked, parts)), rows)
 
 
-@pytest.mark.skipif(keras.backend.backend() != "tensorflow", reason="tf.GradientTape")
+# The custom gradients (one gather back) on every backend; the packing is made
+# inside the differentiated function, as the model makes it in its forward pass.
 def test_gradient_of_unpacking_parts_packs_each_part_back():
-    import tensorflow as tf
-
     heads, head_dim, parts = 2, 3, 3
     rng = np.random.default_rng(4)
-    rows = tf.constant(rng.normal(size=(int(MASK.sum()), parts * heads * head_dim)), tf.float32)
+    rows = rng.normal(size=(int(MASK.sum()), parts * heads * head_dim)).astype("float32")
     upstreams = [rng.normal(size=(3, heads, 4, head_dim)).astype("float32") for _ in range(parts)]
-    packing = TokenPacking(MASK)
-    with tf.GradientTape() as tape:
-        tape.watch(rows)
-        outputs = packing.unpack_heads(rows, heads, parts=parts)
-        loss = sum(tf.reduce_sum(o * u) for o, u in zip(outputs, upstreams))
+
+    def loss(rows):
+        outputs = TokenPacking(MASK).unpack_heads(rows, heads, parts=parts)
+        return sum(ops.sum(o * u) for o, u in zip(outputs, upstreams))
+
     # Each part's gradient: its upstream at the real tokens, heads merged.
     expected = np.concatenate(
         [u.transpose(0, 2, 1, 3)[MASK].reshape(-1, heads * head_dim) for u in upstreams], axis=1)
-    np.testing.assert_allclose(tape.gradient(loss, rows).numpy(), expected, rtol=1e-6)
+    np.testing.assert_allclose(gradients(loss, [rows])[1][0], expected, rtol=1e-6)
 
 
-@pytest.mark.skipif(keras.backend.backend() != "tensorflow", reason="tf.GradientTape")
 def test_gradients_of_pack_and_unpack_move_the_rows_back():
-    import tensorflow as tf
-
     rng = np.random.default_rng(1)
-    x = tf.constant(rng.normal(size=(3, 4, 5)), tf.float32)
-    rows = tf.constant(rng.normal(size=(int(MASK.sum()), 5)), tf.float32)
+    x = rng.normal(size=(3, 4, 5)).astype("float32")
+    rows = rng.normal(size=(int(MASK.sum()), 5)).astype("float32")
     upstream_packed = rng.normal(size=(int(MASK.sum()), 5)).astype("float32")
     upstream_padded = rng.normal(size=(3, 4, 5)).astype("float32")
-    packing = TokenPacking(MASK)
-    with tf.GradientTape(persistent=True) as tape:
-        tape.watch([x, rows])
-        packed_loss = tf.reduce_sum(packing.pack(x) * upstream_packed)
-        unpacked_loss = tf.reduce_sum(packing.unpack(rows) * upstream_padded)
-    grad_x = tape.gradient(packed_loss, x).numpy()
+    _, (grad_x,) = gradients(lambda x: ops.sum(TokenPacking(MASK).pack(x) * upstream_packed), [x])
     expected = np.zeros((3, 4, 5), "float32")
     expected[MASK] = upstream_packed
     np.testing.assert_array_equal(grad_x, expected)
-    np.testing.assert_array_equal(tape.gradient(unpacked_loss, rows).numpy(),
-                                  upstream_padded[MASK])
+    _, (grad_rows,) = gradients(
+        lambda rows: ops.sum(TokenPacking(MASK).unpack(rows) * upstream_padded), [rows])
+    np.testing.assert_array_equal(grad_rows, upstream_padded[MASK])
 
 
 def test_rounding_up_adds_the_first_padding_positions():

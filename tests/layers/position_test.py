@@ -23,8 +23,12 @@ def test_embedding_is_scaled_table_plus_positions():
     expected = table[ids] * np.sqrt(8) + sinusoidal_table(16, 8)[:4]
     np.testing.assert_allclose(out, expected, atol=1e-6)
 
-    shifted = np.asarray(layer(ids[:, 2:], start_index=2))
+    shifted = np.asarray(layer(ids[:, 2:], positions=np.array([2, 3])))
     np.testing.assert_allclose(shifted, out[:, 2:], atol=1e-6)
+    # Beams: several tokens at one position (decoding K beams of one sentence).
+    same = np.asarray(layer(ids[:, 1:], positions=np.array([1, 1, 1])))
+    np.testing.assert_allclose(same[0, 2], table[5] * np.sqrt(8) + sinusoidal_table(16, 8)[1],
+                               atol=1e-6)
 
 
 def test_embedding_harness():

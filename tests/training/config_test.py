@@ -82,8 +82,10 @@ def test_partial_file_keeps_defaults(tmp_path):
     ("model.num_decoder_layers=-1", "model.num_decoder_layers must be > 0, got -1"),
     ("model.ff_dim=0", "model.ff_dim must be > 0, got 0"),
     ("model.max_length=0", "model.max_length must be > 0, got 0"),
-    ("model.d_model=100", "model.d_model \\(100\\) must be a multiple of model.num_heads \\(8\\)"),
-    ("model.num_heads=6", "model.d_model \\(256\\) must be a multiple of model.num_heads \\(6\\)"),
+    ("model.d_model=100", "model: d_model must be a positive multiple of num_heads, got "
+                          "d_model=100 and num_heads=8. \\(the preset's values unless set\\)"),
+    ("model.num_heads=6", "got d_model=256 and num_heads=6"),
+    ("model.layer_norm_epsilon=0", "model.layer_norm_epsilon must be > 0, got 0"),
     ("data.max_length=257", "data.max_length \\(257\\) must be <= .*model.max_length \\(256"),
     ("model.max_length=100", "data.max_length \\(128\\) must be <= .*model.max_length \\(100"),
     ("data.max_length=0", "data.max_length must be > 0, got 0"),

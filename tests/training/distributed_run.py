@@ -41,15 +41,14 @@ def batches():
 
 
 def train(strategy):
-    from tf_transformer.artifacts import build_model
     from tf_transformer.training.config import from_dict
-    from tf_transformer.training.trainer import compile_model
+    from tf_transformer.training.trainer import build_training_model, compile_model
 
     config = from_dict({"model": {"preset": "tiny", "dropout": 0.0, "num_encoder_layers": 1,
                                   "num_decoder_layers": 1}, "data": {"max_length": 64}})
     data = batches()
     with strategy.scope():
-        model = build_model(config.model, VOCAB, VOCAB)
+        model = build_training_model(config, VOCAB, VOCAB)
         rng = np.random.default_rng(1)
         model.set_weights([rng.normal(0, 0.1, w.shape).astype(w.dtype)
                            for w in model.get_weights()])

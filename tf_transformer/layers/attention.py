@@ -7,23 +7,13 @@ Dh = D / H per-head width.
 import keras
 from keras import ops
 
+from tf_transformer.architecture import check_dimensions
 from tf_transformer.layers.dropout import Dropout
 
 # Scores are masked and soft-maxed in float32 whatever the compute dtype: a
 # float32 -1e9 neither overflows (as it would in float16) nor produces NaN for a
 # fully masked row (as -inf would), and bfloat16 softmax loses too much precision.
 MASK_VALUE = -1e9
-
-
-def check_dimensions(d_model, num_heads, dropout=0.0):
-    """Raises a `ValueError` quoting the values unless they make valid heads."""
-    if d_model <= 0 or num_heads <= 0 or d_model % num_heads:
-        raise ValueError(
-            "d_model must be a positive multiple of num_heads, got "
-            f"d_model={d_model} and num_heads={num_heads}."
-        )
-    if not 0.0 <= dropout < 1.0:
-        raise ValueError(f"dropout must be in [0, 1), got dropout={dropout}.")
 
 
 def scaled_dot_product_attention(
@@ -106,36 +96,74 @@ class ScaledDotProductAttention(keras.layers.Layer):
         return {**super().get_config(), "dropout": self.dropout}
 
 
+def split_heads(y, num_heads, parts=1):
+    """`(B, T, P · H · Dh)` -> list of P `(B, H, T, Dh)` (P projections side by side)."""
+    batch, length, width = ops.shape(y)
+    y = ops.reshape(y, (batch, length, parts * num_heads, width // (parts * num_heads)))
+    y = ops.transpose(y, (0, 2, 1, 3))  # (B, P·H, T, Dh)
+    return ops.split(y, parts, axis=1) if parts > 1 else [y]
+
+
+def merge_heads(heads):
+    """`(B, H, T, Dh)` -> `(B, T, H · Dh)`."""
+    batch, num_heads, length, head_dim = (ops.shape(heads)[i] for i in range(4))
+    return ops.reshape(ops.transpose(heads, (0, 2, 1, 3)), (batch, length, num_heads * head_dim))
+
+
+class PaddedLayout:
+    """How an attention call projects its tokens: the reference, and the seam for speed-ups.
+
+    Tokens are `(B, T, D)`; each projection is its own `Dense` layer, split into
+    heads by a reshape; `scaled_dot_product_attention` scales the scores. Faster
+    layouts of the same math (fused projections, packed tokens) subclass it in
+    `layers/layouts.py`, and tests check them against this one.
+
+    Args:
+        memory: the layout of cross-attention's `key_value`; defaults to this one.
+    """
+
+    score_scale = None  # scaled_dot_product_attention's default: 1/√Dh
+
+    def __init__(self, memory=None):
+        self.memory = memory or self
+
+    def tokens(self, x):
+        """`(B, T, D)` -> the tokens as this layout holds them (here unchanged)."""
+        return x
+
+    def project(self, attention, x, layers):
+        """`x` projected by each of `layers` (`Dense`), as P tensors `(B, H, T, Dh)`."""
+        return [split_heads(layer(x), attention.num_heads)[0] for layer in layers]
+
+    def merge(self, heads):
+        """`(B, H, T, Dh)` -> tokens `(B, T, D)`."""
+        return merge_heads(heads)
+
+
+REFERENCE = PaddedLayout()
+
+
 @keras.saving.register_keras_serializable(package="tf_transformer")
 class MultiHeadAttention(keras.layers.Layer):
     """Multi-head attention with our own projections and an optional KV cache.
 
     Queries, keys and values are projected to `D`, split into `H` heads of
-    `Dh = D / H`, attended with `ScaledDotProductAttention` and merged by the
-    output projection.
+    `Dh = D / H`, attended with `ScaledDotProductAttention`, merged and
+    projected back ("Attention Is All You Need", section 3.2.2).
 
     The keys/values of a call are returned as a pair `(keys, values)`, each
     `(B, H, T_k, Dh)`. That pair is the cache format (two tensors rather than
     one stacked tensor: splitting a stack on a non-leading axis copies it at
-    every decoding step):
+    every decoding step). A call is one of:
 
-    - no `cache`: keys/values are projected from `key_value` (self-attention
-      when it is omitted) and returned, ready to seed a cache;
-    - `cache` without `cache_index`: the cached keys/values are used as they
-      are (cross-attention during decoding: projected once per source);
-    - `cache` with `cache_index`: keys/values of the one new position
-      (`T_q` = 1) are written into the fixed-size cache at slot `cache_index`
-      and attention runs
-      over all `T_k` slots; the caller masks the slots not yet written
-      (see `masks.causal_mask`).
-
-    With `beam_size=K`, `query` holds K consecutive rows (the beams of one
-    sentence) for every row of the cache, and those K queries attend to that
-    row's keys together. A self-attention cache then holds `K · T_max` slots:
-    beam k writes its position `cache_index` at slot `k · T_max + cache_index`
-    and the mask says which beam's slots make up each beam's history (see
-    `Transformer.decode_step`). Beams never copy each other's keys/values, and
-    cross-attention keys/values are stored once per sentence, not per beam.
+    - self-attention (no `key_value`, no `cache`): keys/values from `query`;
+    - cross-attention (`key_value`): keys/values projected from it;
+    - cached self-attention (`cache` and `cache_positions`): the keys/values
+      of the `T_q` new positions are written into the fixed-size cache at
+      slots `cache_positions` and attention runs over all `T_k` slots; the
+      caller's mask hides the slots a query may not see (see `masks.py`);
+    - cached cross-attention (`cache` alone): the keys/values of a memory,
+      projected once (`project_key_value`), read as they are.
 
     Args:
         d_model: int, model width D; must be divisible by `num_heads`.
@@ -147,22 +175,18 @@ class MultiHeadAttention(keras.layers.Layer):
 
     Call arguments:
         query: `(B, T_q, D)`.
-        key_value: `(B, T_k, D)` or None for self-attention.
+        key_value: `(B, T_k, D)` or None.
         attention_mask: bool, broadcastable to `(B, T_q, T_k)`; True = attend.
         cache: optional pair `(keys, values)`, each `(B, H, T_k, Dh)`.
-        cache_index: optional int scalar, position of the first query.
-        beam_size: int K, queries per row of keys/values. Defaults to 1.
-        packing: optional `TokenPacking` of the queries (no cache): `query`
-            (and `key_value` when omitted) are its `(N, D)` packed tokens,
-            and so is the output (see `packing.py`).
-        key_packing: optional `TokenPacking` of a packed `key_value` `(N_k, D)`.
+        cache_positions: optional int `(T_q,)`, the cache slots of the queries.
+        layout: a `PaddedLayout` (default): how tokens are held and projected.
+            `layouts.PackedLayout` takes `(N, D)` packed tokens as `query` (and
+            `key_value`) and returns them.
         training: bool.
 
     Returns:
         Always `(output (B, T_q, D), attention_weights (B, H, T_q, T_k),
-        key_value_cache (keys, values), each (B, H, T_k, Dh))`. With
-        `beam_size` K, B counts the rows of `query`; the weights are
-        `(B / K, H, K · T_q, T_k)` and the cache has B / K rows.
+        key_value_cache (keys, values), each (B, H, T_k, Dh))`.
 
     Example:
     >>> mha = MultiHeadAttention(d_model=64, num_heads=8)
@@ -220,115 +244,32 @@ class MultiHeadAttention(keras.layers.Layer):
         )
         self.built = True
 
-    def _project_heads(self, x, layers, packing=None, fused=True):
-        """Projects `x` by each of `layers` and splits each result into heads.
+    def project_key_value(self, x, layout=REFERENCE):
+        """`(B, T, D)` -> `(keys, values)`, each `(B, H, T, Dh)`: the cache format."""
+        return tuple(layout.project(self, x, (self.key_dense, self.value_dense)))
 
-        `fused` (full sequences): several projections of the same input run as
-        one matrix product with their kernels side by side (fewer, larger
-        products; one gradient product for `x`), and the queries carry the
-        1/√Dh of the scores in their kernel (a multiply of D·D weights rather
-        than of every (B, H, T_q, T_k) score); the variables stay per layer.
-        Incremental decoding (one position per call) instead calls the layers
-        as they are: there the per-call concatenation and scaling of the
-        kernels cost more than they save.
-
-        Args:
-            x: `(B, T, D)`, or `(N, D)` packed tokens of `packing`.
-            layers: sequence of P `Dense` layers among query/key/value.
-            fused: bool, see above; the caller scales the scores when False.
-
-        Returns:
-            list of P tensors `(B, H, T, Dh)`.
-        """
-        def scaled(layer, weight):
-            weight = ops.cast(weight, x.dtype)
-            if layer is self.query_dense:
-                weight = weight * ops.cast(self.head_dim**-0.5, x.dtype)
-            return weight
-
-        def side_by_side(name):
-            weights = [scaled(layer, getattr(layer, name)) for layer in layers]
-            return ops.concatenate(weights, axis=-1) if len(weights) > 1 else weights[0]
-
-        if not fused:
-            return [self._split_heads(layer(x))[0] for layer in layers]
-        y = ops.matmul(x, side_by_side("kernel"))
-        if self.use_bias:
-            y = ops.add(y, side_by_side("bias"))
-        parts = len(layers)
-        if packing is not None:
-            y = packing.unpack_heads(y, self.num_heads, parts=parts)
-            return list(y) if parts > 1 else [y]
-        return self._split_heads(y, parts)
-
-    def _split_heads(self, y, parts=1):
-        """`(B, T, P·D)` -> list of P `(B, H, T, Dh)`."""
-        batch, length = ops.shape(y)[0], ops.shape(y)[1]
-        y = ops.reshape(y, (batch, length, parts * self.num_heads, self.head_dim))
-        y = ops.transpose(y, (0, 2, 1, 3))  # (B, P·H, T, Dh)
-        return ops.split(y, parts, axis=1) if parts > 1 else [y]
-
-    def project_key_value(self, x, packing=None):
-        """`(B, T, D)` -> `(keys, values)`, each `(B, H, T, Dh)`: the cache format.
-
-        With a `packing`, `x` is its `(N, D)` packed tokens.
-        """
-        return tuple(self._project_heads(x, (self.key_dense, self.value_dense), packing))
-
-    def call(
-        self,
-        query,
-        key_value=None,
-        attention_mask=None,
-        cache=None,
-        cache_index=None,
-        beam_size=1,
-        packing=None,
-        key_packing=None,
-        training=None,
-    ):
-        if packing is not None and cache is not None:
-            raise ValueError("Packed tokens are for full sequences, not a cache.")
-        batch, length = ops.shape(query)[0], ops.shape(query)[1]
-        if beam_size > 1:  # the K beams of a row become K queries of that row
+    def call(self, query, key_value=None, attention_mask=None, cache=None,
+             cache_positions=None, layout=REFERENCE, training=None):
+        if key_value is not None and cache is not None:
+            raise ValueError("Pass key_value or a cache of its keys/values, not both.")
+        if cache_positions is not None and cache is None:
+            raise ValueError("cache_positions are slots of a cache: pass the cache too.")
+        if key_value is None and (cache is None or cache_positions is not None):
+            queries, keys, values = layout.project(
+                self, query, (self.query_dense, self.key_dense, self.value_dense))
+            if cache is not None:  # this call's positions join the earlier ones
+                keys, values = write_cache(cache, (keys, values), cache_positions)
+        else:  # cross-attention
+            (queries,) = layout.project(self, query, (self.query_dense,))
             if cache is None:
-                raise ValueError(
-                    "beam_size > 1 needs a cache (incremental decoding); "
-                    "without one, fold the beams into the batch instead."
-                )
-            query = ops.reshape(query, (-1, beam_size * length, self.d_model))
-        fused = cache is None  # see `_project_heads`
-        if cache is not None and cache_index is None:
-            keys, values = cache  # cross-attention keys/values, projected once
-            (queries,) = self._project_heads(query, (self.query_dense,), fused=fused)
-        elif key_value is None or cache is not None:  # self-attention
-            if cache is not None and query.shape[1] not in (beam_size, None):
-                raise ValueError(
-                    "A cache with cache_index is written one position per call "
-                    "(incremental decoding); got a query of length "
-                    f"{query.shape[1] // beam_size}."
-                )
-            queries, keys, values = self._project_heads(
-                query, (self.query_dense, self.key_dense, self.value_dense), packing,
-                fused=fused,
-            )
-            if cache is not None:
-                keys, values = _write_cache(cache, (keys, values), cache_index)
-        else:
-            (queries,) = self._project_heads(query, (self.query_dense,), packing)
-            keys, values = self.project_key_value(key_value, key_packing)
-        mask = None if attention_mask is None else attention_mask[:, None]
+                cache = self.project_key_value(key_value, layout.memory)
+            keys, values = cache
+        mask = None if attention_mask is None else attention_mask[:, None]  # all heads
         heads, weights = self.attention(
             queries, keys, values, attention_mask=mask, training=training,
-            scale=1.0 if fused else None,
+            scale=layout.score_scale,
         )
-        if packing is not None:
-            heads = packing.pack_heads(heads)
-        else:
-            heads = ops.reshape(
-                ops.transpose(heads, (0, 2, 1, 3)), (batch, length, self.d_model)
-            )
-        return self.output_dense(heads), weights, (keys, values)
+        return self.output_dense(layout.merge(heads)), weights, (keys, values)
 
     def get_config(self):
         return {
@@ -344,26 +285,25 @@ class MultiHeadAttention(keras.layers.Layer):
         }
 
 
-def _write_cache(cache, new, index):
-    """Writes `new` into slot `index` of `cache` and returns the updated pair.
+def write_cache(cache, new, positions):
+    """Writes `new` into slots `positions` of `cache` and returns the updated pair.
 
-    `cache`: pair `(keys, values)`, each `(B, H, K · T_max, Dh)`; `new`: the
-    pair for one position of K beams, each `(B, H, K, Dh)` (K = 1 without
-    beams). Beam k's row goes to slot `k · T_max + index`.
+    `cache`: pair `(keys, values)`, each `(B, H, T_max, Dh)`; `new`: the pair
+    for T new positions, each `(B, H, T, Dh)`; `positions`: int `(T,)`.
 
-    A scatter of the B·H·K rows rather than `ops.slice_update`: on the
+    A scatter of the B·H·T rows rather than `ops.slice_update`: on the
     TensorFlow backend the latter lowers to the XLA-only
     `XlaDynamicUpdateSlice` op, which TF Serving does not link, and a scatter
     (unlike a select over all slots) lets XLA update the cache in place.
     """
-    batch, heads, beams = ops.shape(new[0])[:3]
-    slots = ops.arange(beams) * (ops.shape(cache[0])[2] // beams) + index
+    batch, heads = ops.shape(new[0])[:2]
     indices = ops.stack(
-        ops.meshgrid(ops.arange(batch), ops.arange(heads), slots, indexing="ij"),
+        ops.meshgrid(ops.arange(batch), ops.arange(heads), ops.cast(positions, "int32"),
+                     indexing="ij"),
         axis=-1,
-    )  # (B, H, K, 3), shared by keys and values
+    )  # (B, H, T, 3), shared by keys and values
     indices = ops.reshape(indices, (-1, 3))
     return tuple(
         ops.scatter_update(part, indices, ops.reshape(rows, (-1, ops.shape(rows)[-1])))
-        for part, rows in zip(cache, new)  # rows: (B·H·K, Dh)
+        for part, rows in zip(cache, new)  # rows: (B·H·T, Dh)
     )

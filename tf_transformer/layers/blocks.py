@@ -11,7 +11,8 @@ stably for deep stacks and needs a final norm after the stack (see `stacks.py`).
 
 import keras
 
-from tf_transformer.layers.attention import MultiHeadAttention, check_dimensions
+from tf_transformer.architecture import check_dimensions
+from tf_transformer.layers.attention import REFERENCE, MultiHeadAttention
 from tf_transformer.layers.dropout import Dropout
 from tf_transformer.layers.normalization import LayerNormalization
 
@@ -177,8 +178,9 @@ class EncoderLayer(_Block):
     Call arguments:
         x: `(B, S, D)`.
         attention_mask: bool `(B, S, S)`, True = attend.
-        packing: optional `TokenPacking` of the source; `x` and the output
-            are then its `(N, D)` packed tokens.
+        layout: how attention holds and projects tokens (see
+            `MultiHeadAttention`); with a `layouts.PackedLayout`, `x` and the
+            output are its `(N, D)` packed tokens.
         training: bool.
 
     Returns:
@@ -193,11 +195,11 @@ class EncoderLayer(_Block):
         self._build_feed_forward()
         self.built = True
 
-    def call(self, x, attention_mask=None, packing=None, training=None):
+    def call(self, x, attention_mask=None, layout=REFERENCE, training=None):
         x, (weights, _) = self._residual(
             x, self.self_attention_norm, self.self_attention_dropout,
             lambda h: self.self_attention(
-                h, attention_mask=attention_mask, packing=packing, training=training
+                h, attention_mask=attention_mask, layout=layout, training=training
             ),
             training,
         )
@@ -216,14 +218,11 @@ class DecoderLayer(_Block):
         self_attention_mask: bool `(B, T, T_k)`; causal (and padding) mask.
         cross_attention_mask: bool `(B, T, S)`; source padding mask.
         self_cache: optional fixed-size cache `(keys, values)`, each
-            `(B, H, T_max, Dh)`, written at `cache_index` (then `T` must be 1).
+            `(B, H, T_k, Dh)`; `x`'s keys/values are written at `cache_positions`.
         cross_cache: optional `(keys, values)` of `memory`, each `(B, H, S, Dh)`.
-        cache_index: optional int scalar, position of `x` in the target.
-        beam_size: int K; with caches, `x` holds K beams per cache row (see
-            `MultiHeadAttention`). Defaults to 1.
-        packing: optional `TokenPacking` of the target (no caches); `x` and
-            the output are then its `(N, D)` packed tokens.
-        memory_packing: optional `TokenPacking` of a packed `memory` `(N_s, D)`.
+        cache_positions: int `(T,)`, the self-attention cache slots of `x`.
+        layout: how attention holds and projects tokens (see
+            `MultiHeadAttention`); its `memory` is the layout of `memory`.
         training: bool.
 
     Returns:
@@ -254,18 +253,15 @@ class DecoderLayer(_Block):
         cross_attention_mask=None,
         self_cache=None,
         cross_cache=None,
-        cache_index=None,
-        beam_size=1,
-        packing=None,
-        memory_packing=None,
+        cache_positions=None,
+        layout=REFERENCE,
         training=None,
     ):
         x, (self_weights, self_cache) = self._residual(
             x, self.self_attention_norm, self.self_attention_dropout,
             lambda h: self.self_attention(
                 h, attention_mask=self_attention_mask, cache=self_cache,
-                cache_index=cache_index, beam_size=beam_size, packing=packing,
-                training=training,
+                cache_positions=cache_positions, layout=layout, training=training,
             ),
             training,
         )
@@ -273,8 +269,7 @@ class DecoderLayer(_Block):
             x, self.cross_attention_norm, self.cross_attention_dropout,
             lambda h: self.cross_attention(
                 h, memory, attention_mask=cross_attention_mask, cache=cross_cache,
-                beam_size=beam_size, packing=packing, key_packing=memory_packing,
-                training=training,
+                layout=layout, training=training,
             ),
             training,
         )

@@ -74,18 +74,16 @@ class TokenPacking:
         With `parts` P > 1, `x` is `(P, B, H, T, Dh)` and the result
         `(N, P · H · Dh)` (the inverse of `unpack_heads` with `parts`).
         """
-        heads, head_dim = ops.shape(x)[-3], ops.shape(x)[-1]
+        heads = ops.shape(x)[-3]
+        pack_index, unpack_index = self._indices(heads, parts, zero_padding=True)
 
         @ops.custom_gradient
         def pack_heads(x):
             def grad(*args, upstream=None):
                 upstream = args[0] if upstream is None else upstream
-                unpacked = self.unpack_heads(upstream, heads, zero_padding=True, parts=parts)
-                return ops.stack(unpacked) if parts > 1 else unpacked
+                return self._unpack_rows(upstream, unpack_index, heads, parts, True)
 
-            rows = ops.take(ops.reshape(x, (-1, head_dim)),
-                            self._pack_index(heads, parts), axis=0)
-            return ops.reshape(rows, (-1, parts * heads * head_dim)), grad
+            return self._pack_rows(x, pack_index, parts), grad
 
         return pack_heads(x)
 
@@ -103,26 +101,43 @@ class TokenPacking:
         so their rows get exactly zero gradient, which is what this function's
         gradient (`pack_heads`) assumes.
         """
-        head_dim = ops.shape(x)[1] // (num_heads * parts)
+        pack_index, unpack_index = self._indices(num_heads, parts, zero_padding)
 
         @ops.custom_gradient
         def unpack_heads(x):
             def grad(*args, upstream=None):
                 # TensorFlow passes one upstream per output, JAX one tuple.
                 upstream = (args[0] if len(args) == 1 else args) if upstream is None else upstream
-                return self.pack_heads(ops.stack(upstream) if parts > 1 else upstream, parts)
+                return self._pack_rows(ops.stack(upstream) if parts > 1 else upstream,
+                                       pack_index, parts)
 
-            rows = ops.reshape(x, (-1, head_dim))  # (N · P · H, Dh)
-            if zero_padding:
-                rows = ops.concatenate([rows, ops.zeros((1, head_dim), rows.dtype)])
-            rows = ops.take(rows, self._unpack_index(num_heads, zero_padding, parts), axis=0)
-            shape = (self.batch_size, num_heads, self.length, head_dim)
-            if parts == 1:
-                return ops.reshape(rows, shape), grad
-            rows = ops.reshape(rows, (parts, *shape))
-            return tuple(rows[part] for part in range(parts)), grad
+            rows = self._unpack_rows(x, unpack_index, num_heads, parts, zero_padding)
+            return (tuple(rows[part] for part in range(parts)) if parts > 1 else rows), grad
 
         return unpack_heads(x)
+
+    def _pack_rows(self, x, index, parts):
+        """The gather of `pack_heads`: `([P,] B, H, T, Dh)` -> `(N, P · H · Dh)`."""
+        heads, head_dim = ops.shape(x)[-3], ops.shape(x)[-1]
+        rows = ops.take(ops.reshape(x, (-1, head_dim)), index, axis=0)
+        return ops.reshape(rows, (-1, parts * heads * head_dim))
+
+    def _unpack_rows(self, x, index, num_heads, parts, zero_padding):
+        """The gather of `unpack_heads`: `(N, P · H · Dh)` -> `([P,] B, H, T, Dh)`."""
+        head_dim = ops.shape(x)[1] // (num_heads * parts)
+        rows = ops.reshape(x, (-1, head_dim))  # (N · P · H, Dh)
+        if zero_padding:
+            rows = ops.concatenate([rows, ops.zeros((1, head_dim), rows.dtype)])
+        rows = ops.take(rows, index, axis=0)
+        shape = (self.batch_size, num_heads, self.length, head_dim)
+        return ops.reshape(rows, (parts, *shape) if parts > 1 else shape)
+
+    def _indices(self, heads, parts, zero_padding):
+        """The pack and unpack gather indices, built before a custom gradient
+        rather than inside it: JAX traces forward and backward functions
+        apart, and an index built (and cached) inside one of them could not be
+        used by the other, nor by the next layer."""
+        return self._pack_index(heads, parts), self._unpack_index(heads, zero_padding, parts)
 
     def _pack_index(self, heads, parts=1):
         """(N · P · H,): row `p·B·H·T + b·H·T + h·T + t` of `(P·B·H·T, Dh)`

@@ -6,6 +6,7 @@ import keras
 import numpy as np
 from keras import ops
 
+from tf_transformer.layers.attention import REFERENCE
 from tf_transformer.layers.dropout import Dropout
 
 
@@ -43,14 +44,15 @@ class PositionalEmbedding(keras.layers.Layer):
 
     Call arguments:
         token_ids: int `(B, T)`.
-        start_index: int scalar, position of the first token (incremental
-            decoding). Defaults to 0.
-        packing: optional `TokenPacking` of `token_ids`: return only the real
-            tokens, `(N, D)`.
+        positions: optional int `(T,)`, the position of each column of
+            `token_ids` (incremental decoding); defaults to `0 .. T - 1`.
+        layout: the attention layout the result is for (see
+            `MultiHeadAttention`): `(N, D)` packed tokens for a
+            `layouts.PackedLayout`.
         training: bool.
 
     Returns:
-        `(B, T, D)`, or `(N, D)` with `packing`.
+        `(B, T, D)`, or the tokens of `layout`.
 
     Example:
     >>> emb = PositionalEmbedding(vocab_size=100, d_model=16)
@@ -105,15 +107,14 @@ class PositionalEmbedding(keras.layers.Layer):
         """The `(vocab_size, D)` token table, for a tied output projection."""
         return self.token_embedding.embeddings
 
-    def call(self, token_ids, start_index=0, packing=None, training=None):
+    def call(self, token_ids, positions=None, layout=REFERENCE, training=None):
         x = self.token_embedding(token_ids) * ops.cast(
             math.sqrt(self.d_model), self.compute_dtype
         )
-        positions = ops.arange(ops.shape(token_ids)[1]) + start_index
+        if positions is None:
+            positions = ops.arange(ops.shape(token_ids)[1])
         x = x + ops.cast(ops.take(self.table, positions, axis=0), self.compute_dtype)
-        if packing is not None:
-            x = packing.pack(x)
-        return self.dropout_layer(x, training=training)
+        return self.dropout_layer(layout.tokens(x), training=training)
 
     def get_config(self):
         return {

@@ -6,7 +6,8 @@ L layers, Dh = D / H.
 
 import keras
 
-from tf_transformer.layers.attention import check_dimensions
+from tf_transformer.architecture import check_dimensions
+from tf_transformer.layers.attention import REFERENCE
 from tf_transformer.layers.blocks import DecoderLayer, EncoderLayer
 from tf_transformer.layers.normalization import LayerNormalization
 from tf_transformer.layers.position import PositionalEmbedding
@@ -103,8 +104,10 @@ class Encoder(_Stack):
     Call arguments:
         source_ids: int `(B, S)`.
         attention_mask: bool `(B, S, S)`, True = attend.
-        packing: optional `TokenPacking` of `source_ids`: skip the padding in
-            position-wise layers and return packed memory `(N_s, D)`.
+        layout: how attention holds and projects tokens (see
+            `MultiHeadAttention`); a `layouts.PackedLayout` of `source_ids`
+            skips the padding in position-wise layers and returns packed
+            memory `(N_s, D)`.
         training: bool.
 
     Returns:
@@ -113,12 +116,12 @@ class Encoder(_Stack):
 
     layer_class = EncoderLayer
 
-    def call(self, source_ids, attention_mask=None, packing=None, training=None):
-        x = self.embedding(source_ids, packing=packing, training=training)
+    def call(self, source_ids, attention_mask=None, layout=REFERENCE, training=None):
+        x = self.embedding(source_ids, layout=layout, training=training)
         weights = []
         for layer in self.blocks:
             x, layer_weights = layer(
-                x, attention_mask=attention_mask, packing=packing, training=training
+                x, attention_mask=attention_mask, layout=layout, training=training
             )
             weights.append(layer_weights)
         return self._finish(x), weights
@@ -135,15 +138,16 @@ class Decoder(_Stack):
         memory: `(B, S, D)` encoder output (unused with `cross_caches`).
         self_attention_mask: bool `(B, T, T_k)`.
         cross_attention_mask: bool `(B, T, S)`.
-        self_caches: optional list of L `(keys, values)`, each `(B, H, T_max, Dh)`.
+        self_caches: optional list of L `(keys, values)`, each `(B, H, T_k, Dh)`.
         cross_caches: optional list of L `(keys, values)`, each `(B, H, S, Dh)`.
-        cache_index: optional int scalar, position of `target_ids` (T = 1).
-        beam_size: int K; with caches, `target_ids` holds K beams per cache
-            row (see `MultiHeadAttention`). Defaults to 1.
-        packing: optional `TokenPacking` of `target_ids` (no caches): skip
-            the padding in position-wise layers and return packed hidden
-            states `(N, D)`.
-        memory_packing: optional `TokenPacking` of a packed `memory` `(N_s, D)`.
+        positions: optional int `(T,)`, the target positions of `target_ids`
+            (their positional encodings); defaults to `0 .. T - 1`.
+        cache_positions: int `(T,)`, the self-attention cache slots of
+            `target_ids` (with `self_caches`).
+        layout: how attention holds and projects tokens (see
+            `MultiHeadAttention`); a `layouts.PackedLayout` of `target_ids`
+            (memory packed as its `memory`) skips the padding in position-wise
+            layers and returns packed hidden states `(N, D)`.
         training: bool.
 
     Returns:
@@ -162,16 +166,12 @@ class Decoder(_Stack):
         cross_attention_mask=None,
         self_caches=None,
         cross_caches=None,
-        cache_index=None,
-        beam_size=1,
-        packing=None,
-        memory_packing=None,
+        positions=None,
+        cache_positions=None,
+        layout=REFERENCE,
         training=None,
     ):
-        x = self.embedding(
-            target_ids, start_index=0 if cache_index is None else cache_index,
-            packing=packing, training=training,
-        )
+        x = self.embedding(target_ids, positions, layout=layout, training=training)
         outputs = ([], [], [], [])
         for i, layer in enumerate(self.blocks):
             x, *layer_outputs = layer(
@@ -180,8 +180,7 @@ class Decoder(_Stack):
                 cross_attention_mask=cross_attention_mask,
                 self_cache=None if self_caches is None else self_caches[i],
                 cross_cache=None if cross_caches is None else cross_caches[i],
-                cache_index=cache_index, beam_size=beam_size, packing=packing,
-                memory_packing=memory_packing, training=training,
+                cache_positions=cache_positions, layout=layout, training=training,
             )
             for collected, value in zip(outputs, layer_outputs):
                 collected.append(value)

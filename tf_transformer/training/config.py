@@ -17,6 +17,7 @@ from typing import Literal, Optional
 import yaml
 
 from tf_transformer import atomic
+from tf_transformer.architecture import PRESETS, TransformerConfig, preset_config
 from tf_transformer.errors import UserError
 
 
@@ -24,29 +25,35 @@ class ConfigError(UserError, ValueError):
     """A run config (file or `--set` override) names a bad key or value."""
 
 
-@dataclasses.dataclass(frozen=True)
-class ModelConfig:
-    """Architecture: a `Transformer` preset; non-null fields override it."""
+# TransformerConfig fields that the `model` section does not set: the vocabulary
+# sizes come from the tokenizers, padding removal from `training`.
+_NOT_IN_MODEL_SECTION = ("src_vocab_size", "tgt_vocab_size", "remove_padding",
+                         "packing_multiple")
 
-    preset: str = "seed"  # seed | base | tiny (tf_transformer.model.PRESETS)
-    d_model: Optional[int] = None  # null: the preset's value (seed: 256)
-    num_heads: Optional[int] = None  # seed: 8
-    num_encoder_layers: Optional[int] = None  # seed: 6
-    num_decoder_layers: Optional[int] = None  # seed: 6
-    ff_dim: Optional[int] = None  # seed: 1024
-    dropout: Optional[float] = None  # seed: 0.1
-    norm_first: Optional[bool] = None  # seed: false (post-norm)
-    max_length: Optional[int] = None  # positions per side; seed: 256
-    tie_embeddings: Optional[bool] = None  # output layer = target embeddings; seed: false
-    tie_all_embeddings: Optional[bool] = None  # source = target = output (joint vocabulary)
 
-    def overrides(self) -> dict:
-        """The non-null architecture fields, for `Transformer.from_preset`."""
-        return {
-            key: value
-            for key, value in dataclasses.asdict(self).items()
-            if key != "preset" and value is not None
-        }
+def _overrides(self) -> dict:
+    """The non-null architecture fields, for `Transformer.from_preset`."""
+    return {
+        key: value
+        for key, value in dataclasses.asdict(self).items()
+        if key != "preset" and value is not None
+    }
+
+
+# Architecture: a `Transformer` preset, `preset` (seed | base | tiny:
+# tf_transformer.architecture.PRESETS), whose non-null fields override it. Its
+# fields are those of `TransformerConfig` (documented there), each optional.
+ModelConfig = dataclasses.make_dataclass(
+    "ModelConfig",
+    [("preset", str, dataclasses.field(default="seed"))] + [
+        (field.name, Optional[field.type], dataclasses.field(default=None))
+        for field in dataclasses.fields(TransformerConfig)
+        if field.name not in _NOT_IN_MODEL_SECTION
+    ],
+    frozen=True,
+    namespace={"overrides": _overrides, "__module__": __name__,
+               "__doc__": "Architecture: a `Transformer` preset; non-null fields override it."},
+)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -167,7 +174,7 @@ _POSITIVE_OR_NULL = (
     "training.steps_per_epoch", "training.validation_steps",
     "optimizer.clip_global_norm", "model.d_model", "model.num_heads",
     "model.num_encoder_layers", "model.num_decoder_layers", "model.ff_dim",
-    "model.max_length",
+    "model.max_length", "model.layer_norm_epsilon",
 )
 _FRACTIONS = ("optimizer.beta_1", "optimizer.beta_2", "training.label_smoothing",
               "model.dropout")  # in [0, 1)
@@ -192,23 +199,18 @@ def _check_ranges(config):
             raise ConfigError(f"{key} must be in [0, 1), got {value}.")
     if not 0 <= config.training.seed < 2**32:  # NumPy's seed range
         raise ConfigError(f"training.seed must be in [0, 2**32), got {config.training.seed}.")
-    from tf_transformer.model import PRESETS, TransformerConfig  # keras is only needed here
-
     if config.model.preset not in PRESETS:
         raise ConfigError(
             f"model.preset: {config.model.preset!r} is not one of {sorted(PRESETS)}."
         )
-    defaults = {f.name: f.default for f in dataclasses.fields(TransformerConfig)}
-    model = {**defaults, **PRESETS[config.model.preset], **config.model.overrides()}
-    if model["d_model"] % model["num_heads"]:
-        raise ConfigError(
-            f"model.d_model ({model['d_model']}) must be a multiple of model.num_heads "
-            f"({model['num_heads']}), the preset's values unless set."
-        )
-    if config.data.max_length > model["max_length"]:
+    try:  # the model's own checks, on the preset's values where not set
+        model = preset_config(config.model.preset, 1, 1, **config.model.overrides())
+    except ValueError as error:
+        raise ConfigError(f"model: {error} (the preset's values unless set)") from None
+    if config.data.max_length > model.max_length:
         raise ConfigError(
             f"data.max_length ({config.data.max_length}) must be <= the model's positions, "
-            f"model.max_length ({model['max_length']}, the preset's unless set): lower "
+            f"model.max_length ({model.max_length}, the preset's unless set): lower "
             "data.max_length or raise model.max_length."
         )
     if config.callbacks.final_weights == "average" and config.callbacks.average_last < 2:

@@ -2,8 +2,9 @@
 
 Notation: B batch, T target length, V target vocabulary. Labels are int ids with
 `PAD_ID` (0) marking padding; logits are `(B, T, V)` and always handled in
-float32, also under mixed precision. Packed tokens (`Transformer.remove_padding`)
-come as labels `(N,)` and logits `(N, V)`; everything here takes either.
+float32, also under mixed precision. Packed tokens (the train step of
+`packed_step.py`) come as labels `(N,)` and logits `(N, V)`; everything here takes
+labels of any shape with logits of that shape plus V.
 """
 
 import keras

@@ -1,8 +1,9 @@
 """Builds, compiles and fits a `Transformer` from a run config.
 
-`train(config, run_dir)` is what `tf-transformer train` runs; `compile_model` is the
-piece benchmarks and tests reuse (a model comes from `tf_transformer.artifacts.build_model`).
-The run directory it writes is laid out as `tf_transformer.artifacts` describes.
+`train(config, run_dir)` is what `tf-transformer train` runs; `build_training_model`
+and `compile_model` are the pieces benchmarks and tests reuse (the plain model comes
+from `tf_transformer.artifacts.build_model`). The run directory it writes is laid
+out as `tf_transformer.artifacts` describes.
 
 Running the same command again resumes from RUN/backup (after a crash, or with
 more `training.epochs`); any other change of the config is refused.
@@ -30,15 +31,23 @@ from tf_transformer.training.lock import run_lock
 from tf_transformer.training.losses import MaskedCrossEntropy
 from tf_transformer.training.metrics import MaskedAccuracy, Perplexity
 from tf_transformer.training.optim import make_optimizer
+from tf_transformer.training.packed_step import TrainingTransformer
+
+def build_training_model(config: RunConfig, src_vocab_size: int,
+                         tgt_vocab_size: int) -> TrainingTransformer:
+    """The model `train` fits, its variables created: `artifacts.build_model`'s
+    architecture with the training's padding removal, which needs dynamic shapes, so
+    XLA (`training.jit_compile`) turns it off."""
+    return build_model(
+        config.model, src_vocab_size, tgt_vocab_size, model_class=TrainingTransformer,
+        remove_padding=config.training.remove_padding and not config.training.jit_compile)
+
 
 def compile_model(model: keras.Model, config: RunConfig) -> None:
     """Compiles `model` with the loss, metrics, optimizer and XLA setting of `config`.
 
     Under `mixed_float16` Keras wraps the optimizer in a `LossScaleOptimizer`.
-    Padding removal (`Transformer.remove_padding`) needs dynamic shapes, so
-    XLA turns it off.
     """
-    model.remove_padding = config.training.remove_padding and not config.training.jit_compile
     model.compile(
         optimizer=make_optimizer(config.optimizer),
         loss=MaskedCrossEntropy(config.training.label_smoothing),
@@ -220,7 +229,8 @@ def _fit(config: RunConfig, run_dir: str, verbose):
     # draws random numbers too.
     keras.utils.set_random_seed(config.training.seed)
     with strategy.scope():
-        model = build_model(config.model, source_tokenizer.vocab_size, target_tokenizer.vocab_size)
+        model = build_training_model(config, source_tokenizer.vocab_size,
+                                     target_tokenizer.vocab_size)
         compile_model(model, config)
     weights = cb.ModelWeights(model, SAMPLE_INPUTS)
     backup = cb.TrainingBackup(os.path.join(run_dir, "backup"),
