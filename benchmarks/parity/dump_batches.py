@@ -6,7 +6,7 @@ The batches come from the very pipeline `tf-transformer train --config seed` use
 128 pairs per batch, seeded shuffle), in training order, so that the PyTorch model
 (`train_torch.py`) and ours (`train_ours.py`) see identical batches:
 
-    MULTI30K_DIR=... nice -n 19 python benchmarks/parity/dump_batches.py \
+    MULTI30K_DIR=... nice -n 19 python -m benchmarks.parity.dump_batches \
         --run-dir /tmp/parity/run --out /tmp/parity/batches.npz --batches 400
 
 The .npz holds `source_<i>`, `target_input_<i>`, `target_output_<i>` (int32, padded

@@ -24,7 +24,7 @@ import numpy as np
 
 from tf_transformer.layers.normalization import LayerNormalization
 from tf_transformer.training import config as run_config
-from tf_transformer.training.trainer import build_model, compile_model
+from tf_transformer.training.trainer import _configure_threads, build_model, compile_model
 
 
 def _blocks(model):
@@ -82,16 +82,8 @@ def final_norm(model, rng):
         stack._tracker.lock()
 
 
-def adam_epsilon(model, rng):
-    """PyTorch's Adam adds ε to √v̂ (bias-corrected), Keras's to √v (the "ε hat" form):
-    `optimizer.epsilon = ε·√(1-β2^t)` would match them exactly; with ε = 1e-9 either is
-    far below √v, so this factor swaps in ε = 1e-9/√(1-0.98) ≈ 7e-9, the early-step
-    extreme of the difference."""
-    model.optimizer.epsilon = 1e-9 / (1 - 0.98) ** 0.5
-
-
 FACTORS = {f.__name__: f for f in (embedding_init, attention_init, linear_bias_init,
-                                   output_init, final_norm, adam_epsilon)}
+                                   output_init, final_norm)}
 
 
 def load_torch_weights(model, path):
@@ -151,8 +143,13 @@ def main():
                         metavar="SECTION.KEY=VALUE")
     parser.add_argument("--factor", action="append", default=[], choices=sorted(FACTORS))
     parser.add_argument("--init-from", help="PyTorch initial weights (train_torch.py --save-init)")
+    parser.add_argument("--threads", type=int, default=0,
+                        help="intra-op threads (0: TensorFlow's choice)")
     parser.add_argument("--out", required=True, help="CSV of update,loss")
     args = parser.parse_args()
+
+    if args.threads:
+        args.overrides.append(f"training.intra_op_threads={args.threads}")
 
     config = run_config.load(args.config, args.overrides)
     data = np.load(args.batches)
@@ -161,6 +158,7 @@ def main():
     def batch(i):
         return ((data[f"source_{i}"], data[f"target_input_{i}"]), data[f"target_output_{i}"])
 
+    _configure_threads(config.training)
     keras.utils.set_random_seed(args.seed)
     model = build_model(config.model, src_vocab, tgt_vocab)
     model(batch(0)[0], training=False)

@@ -40,6 +40,9 @@ def main():
     parser.add_argument("--learning-rate", type=float, default=5e-4)
     parser.add_argument("--warmup-steps", type=int, default=0,
                         help="0: constant rate (the seed); >0: inverse_sqrt warm-up")
+    parser.add_argument("--dropout", type=float, default=0.1,
+                        help="0 with --save-init/--init-from: a deterministic check that "
+                             "both frameworks compute the same updates")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--save-init", help="write the initial weights to this .npz")
     parser.add_argument("--out", required=True, help="CSV of update,loss")
@@ -49,13 +52,15 @@ def main():
     from torch import nn
 
     sys.path.insert(0, os.path.abspath(args.bench_dir))
+    from bench_common import CFG
     from torch_model import Seq2SeqTransformer
 
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
     data = np.load(args.batches)
     src_vocab, tgt_vocab = (int(v) for v in data["vocab_sizes"])
-    model = Seq2SeqTransformer(src_vocab=src_vocab, tgt_vocab=tgt_vocab)
+    model = Seq2SeqTransformer(src_vocab=src_vocab, tgt_vocab=tgt_vocab,
+                               cfg=dict(CFG, dropout=args.dropout))
     if args.save_init:
         np.savez(args.save_init, **{k: v.numpy() for k, v in model.state_dict().items()})
     optimizer = torch.optim.Adam(model.parameters(), lr=args.learning_rate,
