@@ -25,8 +25,8 @@ import sys
 import numpy as np
 
 
-def inverse_sqrt(peak, warmup_steps):
-    """The project's `InverseSqrtSchedule` as a factor of the peak, for LambdaLR."""
+def inverse_sqrt(warmup_steps):
+    """The project's `InverseSqrtSchedule` as a factor of the peak rate, for LambdaLR."""
     return lambda update: min((update + 1) / warmup_steps, (warmup_steps / (update + 1)) ** 0.5)
 
 
@@ -68,7 +68,7 @@ def main():
     schedule = None
     if args.warmup_steps:
         schedule = torch.optim.lr_scheduler.LambdaLR(
-            optimizer, inverse_sqrt(args.learning_rate, args.warmup_steps))
+            optimizer, inverse_sqrt(args.warmup_steps))
     loss_fn = nn.CrossEntropyLoss(ignore_index=0)
 
     def batch(i):
