@@ -2,7 +2,7 @@
 side of the parity experiment, see docs/parity.md).
 
 The model, loss and optimizer are what `tf-transformer train --config seed` builds
-(`trainer.build_model`, `trainer.compile_model`); `--set` overrides the run config
+(`trainer.build_training_model`, `trainer.compile_model`); `--set` overrides the run config
 as on the command line (e.g. `--set optimizer.schedule=inverse_sqrt --set
 optimizer.warmup_steps=4000`). Each `--factor` changes one thing towards PyTorch's
 nn.Transformer before training (the factor search):
@@ -24,7 +24,9 @@ import numpy as np
 
 from tf_transformer.layers.normalization import LayerNormalization
 from tf_transformer.training import config as run_config
-from tf_transformer.training.trainer import _configure_threads, build_model, compile_model
+from tf_transformer.training.trainer import (
+    _configure_threads, build_training_model, compile_model,
+)
 
 
 def _blocks(model):
@@ -160,8 +162,7 @@ def main():
 
     _configure_threads(config.training)
     keras.utils.set_random_seed(args.seed)
-    model = build_model(config.model, src_vocab, tgt_vocab)
-    model(batch(0)[0], training=False)
+    model = build_training_model(config, src_vocab, tgt_vocab)
     compile_model(model, config)
     rng = np.random.default_rng(args.seed)
     factors = args.factor + (["final_norm"] if args.init_from else [])

@@ -1,7 +1,6 @@
 """Tiny Multi30k-like files that the tests write themselves, and where the real data is."""
 
 import gzip
-import os
 import pathlib
 
 import pytest
