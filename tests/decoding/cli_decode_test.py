@@ -42,6 +42,17 @@ def test_translate_file_to_file_keeps_lines_and_empty_lines(run, toy_translator,
     assert got[1] == ""
 
 
+def test_translate_writes_the_output_whole_into_new_folders(run, toy_translator, tmp_path):
+    # The output goes through `atomic.write_text` (tests/atomic_test.py: a killed write
+    # leaves the old file), which also creates missing folders.
+    source, target = tmp_path / "in.de", tmp_path / "new" / "folder" / "out.en"
+    source.write_text("\n".join(LINES) + "\n", encoding="utf-8")
+    assert run("translate", ["-i", str(source), "-o", str(target), "--beam-size", "1"]) == 0
+    assert target.read_text(encoding="utf-8") == "".join(
+        t + "\n" for t in toy_translator.translate(LINES))
+    assert os.listdir(target.parent) == ["out.en"]  # no temporary left behind
+
+
 def test_translate_stdin_to_stdout(run, toy_translator, monkeypatch, capsys):
     stdin = io.TextIOWrapper(io.BytesIO("\n".join(LINES).encode("utf-8")))
     monkeypatch.setattr(sys, "stdin", stdin)

@@ -42,7 +42,7 @@ import sys
 
 from tqdm import tqdm
 
-from tf_transformer import artifacts
+from tf_transformer import artifacts, atomic
 from tf_transformer.errors import UserError
 from tf_transformer.text import read_lines
 
@@ -198,9 +198,8 @@ def run_translate(args) -> int:
                                                  args.batch_size)
             progress.update(len(part))
     text = "".join(t + "\n" for t in translations)
-    if args.output:
-        with open(args.output, "w", encoding="utf-8") as f:
-            f.write(text)
+    if args.output:  # atomically: a killed run leaves the old file, not half a new one
+        atomic.write_text(args.output, text)
     else:
         sys.stdout.write(text)
     return 0
