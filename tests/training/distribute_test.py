@@ -2,7 +2,8 @@
 2 workers read disjoint shares of `tf-transformer train`'s training data.
 
 Both run `distributed_run.py` in subprocesses (devices and TF_CONFIG must be set
-before TensorFlow starts). Tolerance: relative 1e-5 on the losses of 3 steps (seen:
+before TensorFlow starts); one pair of worker processes serves both multi-worker
+tests. Tolerance: relative 1e-5 on the losses of 3 steps (seen:
 ~1e-7); relative 1e-4 on the sum of |weights| after them (seen: ~1e-5: Adam with
 eps 1e-9 turns float32 noise in near-zero gradients into whole-size updates).
 """
@@ -60,24 +61,27 @@ def free_port():
         return s.getsockname()[1]
 
 
-@pytest.mark.slow
-def test_two_workers_equal_one_device(local):
+@pytest.fixture(scope="module")
+def two_workers(tmp_path_factory):
+    """The reports of the two MultiWorkerMirroredStrategy workers of one cluster."""
+    folder = tmp_path_factory.mktemp("workers")
     workers = [f"localhost:{free_port()}" for _ in range(2)]
     processes = [launch("multi_worker", {"cluster": {"worker": workers},
-                                         "task": {"type": "worker", "index": i}})
+                                         "task": {"type": "worker", "index": i}}, str(folder))
                  for i in range(2)]
-    for process in processes:
-        assert_same_training(result(process)["multi_worker"], local["single"])
+    return [result(process) for process in processes]
 
 
 @pytest.mark.slow
-def test_two_workers_see_disjoint_pairs_within_an_epoch(tmp_path):
+def test_two_workers_equal_one_device(two_workers, local):
+    for report in two_workers:
+        assert_same_training(report["multi_worker"], local["single"])
+
+
+@pytest.mark.slow
+def test_two_workers_see_disjoint_pairs_within_an_epoch(two_workers):
     # `tf-transformer train`'s dataset of a files corpus, under MultiWorkerMirroredStrategy.
-    workers = [f"localhost:{free_port()}" for _ in range(2)]
-    processes = [launch("shards", {"cluster": {"worker": workers},
-                                   "task": {"type": "worker", "index": i}}, str(tmp_path))
-                 for i in range(2)]
-    first, second = (result(process)["shards"] for process in processes)
+    first, second = (report["shards"] for report in two_workers)
     assert first["seen"] and second["seen"]
     assert not set(first["seen"]) & set(second["seen"])
     assert sorted(first["seen"] + second["seen"]) == sorted(first["corpus"])

@@ -4,15 +4,17 @@ Run as a subprocess by distribute_test.py (logical devices and TF_CONFIG must be
 before TensorFlow starts):
 
     python distributed_run.py local         # one device, then MirroredStrategy over 2 logical CPUs
-    python distributed_run.py multi_worker  # one MultiWorkerMirroredStrategy worker (TF_CONFIG)
-    python distributed_run.py shards FOLDER # the source sentences one worker trains on
+    python distributed_run.py multi_worker FOLDER  # one MultiWorkerMirroredStrategy
+                                                   # worker (TF_CONFIG): trains, then
+                                                   # reads its shard of the training data
 
 Prints one JSON line {mode: {"replicas": int, "losses": [...], "checksum": float}}:
 the loss of every step (global batches of 8 pairs with uneven padding, dropout 0, the
-seed's Adam, the same initial weights) and the sum of |weights| after training; for
-`shards`, {"shards": {"seen": [...], "corpus": [...]}}: the source sentences of the
+seed's Adam, the same initial weights) and the sum of |weights| after training; a
+worker adds "shards": {"seen": [...], "corpus": [...]}: the source sentences of the
 batches this worker gets in one epoch of `tf-transformer train`'s training dataset,
-and all the training sources.
+and all the training sources. (One pair of worker processes does both: starting a
+cluster costs more than either.)
 """
 
 import json
@@ -58,13 +60,12 @@ def train(strategy):
             "checksum": float(sum(np.abs(w).sum() for w in model.get_weights()))}
 
 
-def shard(folder):
+def shard(strategy, folder):
     from tests import synthetic
     from tf_transformer.training.config import from_dict
-    from tf_transformer.training.distribute import make_strategy, worker_index
+    from tf_transformer.training.distribute import worker_index
     from tf_transformer.training.trainer import _datasets
 
-    strategy = make_strategy("multi_worker")
     rows = [(f"{i} {source}", target) for i, (source, target) in
             enumerate(synthetic.pairs(300, seed=5))]  # numbered: every source is unique
     corpus = os.path.join(folder, f"train{worker_index()}.tsv")
@@ -91,10 +92,9 @@ def main(mode):
     if mode == "local":
         results = {"single": train(make_strategy("default")),
                    "mirrored": train(make_strategy("mirrored", ["/cpu:0", "/cpu:1"]))}
-    elif mode == "shards":
-        results = {mode: shard(sys.argv[2])}
     else:
-        results = {mode: train(make_strategy(mode))}
+        strategy = make_strategy(mode)
+        results = {mode: train(strategy), "shards": shard(strategy, sys.argv[2])}
     print(json.dumps(results))
 
 
