@@ -5,9 +5,6 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import keras  # noqa: E402
 import pytest  # noqa: E402
 
-# Test files whose tests share no fixture: xdist may spread them over both workers.
-TESTS_ONE_BY_ONE = {"tests/model_test.py"}
-
 
 @pytest.fixture(autouse=True)
 def _seeded():
@@ -21,10 +18,7 @@ def pytest_xdist_make_scheduler(config, log):
     """`make test` runs two pytest-xdist workers. A folder of tests/ with its own
     conftest.py shares session fixtures (a trained model, an export, a TFDS build), so
     the whole folder goes to one worker, which builds each of them once; other tests go
-    by file (module fixtures), except the files of TESTS_ONE_BY_ONE, which have no
-    fixture to share and would otherwise keep one worker busy alone at the end (the JAX
-    run is tests/layers and model_test.py). (xdist's `loadgroup` marks do not reach
-    pytest 9's ids.)"""
+    by file (module fixtures). (xdist's `loadgroup` marks do not reach pytest 9's ids.)"""
     from xdist.scheduler import LoadScopeScheduling
 
     here = os.path.dirname(os.path.abspath(__file__))
@@ -35,8 +29,6 @@ def pytest_xdist_make_scheduler(config, log):
             folder = os.path.dirname(os.path.join(str(config.rootpath), path))
             if folder != here and os.path.exists(os.path.join(folder, "conftest.py")):
                 return os.path.dirname(path)
-            if path in TESTS_ONE_BY_ONE:
-                return nodeid
             return path
 
     return SharedFixtureScheduling(config, log)
