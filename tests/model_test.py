@@ -44,6 +44,29 @@ def test_seed_preset_parameter_count_equals_pytorch():
     assert model.count_params() == expected
 
 
+@pytest.mark.parametrize("scale", [1.0, 0.5])
+def test_qkv_init_scale_gives_pytorchs_stacked_xavier_bound(scale):
+    """nn.MultiheadAttention draws query/key/value as one Xavier-uniform (3D, D)
+    matrix, bound sqrt(6 / 4D); each output kernel, like ours, is Glorot's
+    sqrt(6 / 2D). Scale 0.5 must give the former, 1 (the default) the latter."""
+    d_model = 64
+    model = tiny(d_model=d_model, qkv_init_scale=scale)
+    model(batch())  # builds the weights
+    qkv_bound = (6 * scale / (2 * d_model)) ** 0.5
+    glorot_bound = (6 / (2 * d_model)) ** 0.5
+    attentions = [layer for stack in (model.encoder, model.decoder) for block in stack.blocks
+                  for layer in (block.self_attention, getattr(block, "cross_attention", None))
+                  if layer is not None]
+    assert len(attentions) == 6  # 2 encoder + 2 decoder self, 2 cross
+    for attention in attentions:
+        for dense, bound in ((attention.query_dense, qkv_bound), (attention.key_dense, qkv_bound),
+                             (attention.value_dense, qkv_bound),
+                             (attention.output_dense, glorot_bound)):
+            kernel = np.asarray(dense.kernel)
+            assert np.abs(kernel).max() <= bound
+            assert kernel.std() == pytest.approx(bound / 3**0.5, rel=0.05)  # uniform
+
+
 def test_tied_and_pre_norm_variants_parameter_counts():
     base = tiny()
     tied = tiny(tie_embeddings=True)

@@ -36,13 +36,17 @@ class TransformerConfig:
     tie_all_embeddings: bool = False  # one table: source = target = output projection
     activation: str = "relu"  # feed-forward activation
     layer_norm_epsilon: float = 1e-5  # PyTorch's default
+    # Variance scale of the query/key/value kernels' Glorot-uniform initialization.
+    # 0.5 is PyTorch's: Xavier over its stacked (3D, D) in-projection (docs/parity.md).
+    qkv_init_scale: float = 1.0
     # How the train step runs the model; outputs and weights are the same either way.
     remove_padding: bool = False  # skip padding in position-wise layers (not under XLA)
     packing_multiple: int = 64  # round packed token counts up to a multiple (packing.py)
 
     def __post_init__(self):
         for name in ("src_vocab_size", "tgt_vocab_size", "max_length", "ff_dim",
-                     "num_encoder_layers", "num_decoder_layers", "packing_multiple"):
+                     "num_encoder_layers", "num_decoder_layers", "packing_multiple",
+                     "qkv_init_scale"):
             if getattr(self, name) <= 0:
                 raise ValueError(f"{name} must be positive, got {getattr(self, name)}.")
         if self.tie_all_embeddings and self.src_vocab_size != self.tgt_vocab_size:

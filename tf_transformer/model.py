@@ -58,7 +58,8 @@ class Transformer(keras.Model):
             ff_dim=config.ff_dim, dropout=config.dropout,
             norm_first=config.norm_first, max_length=config.max_length,
             activation=config.activation,
-            layer_norm_epsilon=config.layer_norm_epsilon, dtype=self.dtype_policy,
+            layer_norm_epsilon=config.layer_norm_epsilon,
+            qkv_init_scale=config.qkv_init_scale, dtype=self.dtype_policy,
         )
         if config.tie_all_embeddings:
             # One table for a joint vocabulary (Press & Wolf 2017), as the encoder's and

@@ -99,9 +99,10 @@ def test_sdpa_layer_harness():
     )
 
 
-def test_mha_harness_and_return_structure():
+@pytest.mark.parametrize("qkv_initializer", [None, "he_uniform"])
+def test_mha_harness_and_return_structure(qkv_initializer):
     x = np.random.default_rng(4).normal(size=(2, 7, 16)).astype("float32")
-    layer = MultiHeadAttention(16, 4, dropout=0.1)
+    layer = MultiHeadAttention(16, 4, dropout=0.1, qkv_initializer=qkv_initializer)
     run_layer_test(layer, (x,),
                    expected_shapes=[(2, 7, 16), (2, 4, 7, 7), (2, 4, 7, 4), (2, 4, 7, 4)])
     assert len(layer.trainable_weights) == 8  # 4 kernels + 4 biases

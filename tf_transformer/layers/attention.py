@@ -172,6 +172,9 @@ class MultiHeadAttention(keras.layers.Layer):
         use_bias: bool, whether the projections have biases. Defaults to True.
         kernel_initializer: initializer of the projection kernels.
         bias_initializer: initializer of the projection biases.
+        qkv_initializer: initializer of the query/key/value kernels, if not
+            `kernel_initializer` (PyTorch draws them as one stacked (3D, D)
+            matrix, with a smaller Glorot bound than the output kernel's).
 
     Call arguments:
         query: `(B, T_q, D)`.
@@ -204,6 +207,7 @@ class MultiHeadAttention(keras.layers.Layer):
         use_bias=True,
         kernel_initializer="glorot_uniform",
         bias_initializer="zeros",
+        qkv_initializer=None,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -215,13 +219,14 @@ class MultiHeadAttention(keras.layers.Layer):
         self.use_bias = use_bias
         self.kernel_initializer = keras.initializers.get(kernel_initializer)
         self.bias_initializer = keras.initializers.get(bias_initializer)
+        self.qkv_initializer = keras.initializers.get(qkv_initializer)
 
-    def _dense(self, name):
+    def _dense(self, name, kernel_initializer):
         return keras.layers.Dense(
             self.d_model,
             use_bias=self.use_bias,
-            kernel_initializer=self.kernel_initializer.__class__.from_config(
-                self.kernel_initializer.get_config()
+            kernel_initializer=kernel_initializer.__class__.from_config(
+                kernel_initializer.get_config()
             ),
             bias_initializer=self.bias_initializer.__class__.from_config(
                 self.bias_initializer.get_config()
@@ -232,10 +237,11 @@ class MultiHeadAttention(keras.layers.Layer):
 
     def build(self, query_shape, key_value_shape=None):
         width = (None, None, self.d_model)
-        self.query_dense = self._dense("query")
-        self.key_dense = self._dense("key")
-        self.value_dense = self._dense("value")
-        self.output_dense = self._dense("attention_output")
+        qkv_initializer = self.qkv_initializer or self.kernel_initializer
+        self.query_dense = self._dense("query", qkv_initializer)
+        self.key_dense = self._dense("key", qkv_initializer)
+        self.value_dense = self._dense("value", qkv_initializer)
+        self.output_dense = self._dense("attention_output", self.kernel_initializer)
         for layer in (self.query_dense, self.key_dense, self.value_dense):
             layer.build(width)
         self.output_dense.build(width)
@@ -282,6 +288,7 @@ class MultiHeadAttention(keras.layers.Layer):
                 self.kernel_initializer
             ),
             "bias_initializer": keras.initializers.serialize(self.bias_initializer),
+            "qkv_initializer": keras.initializers.serialize(self.qkv_initializer),
         }
 
 

@@ -92,6 +92,7 @@ class _Block(keras.layers.Layer):
         norm_first=False,
         activation="relu",
         layer_norm_epsilon=1e-5,
+        qkv_init_scale=1.0,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -105,11 +106,16 @@ class _Block(keras.layers.Layer):
         self.norm_first = norm_first
         self.activation = activation
         self.layer_norm_epsilon = layer_norm_epsilon
+        self.qkv_init_scale = qkv_init_scale
 
     def _attention(self, name):
+        qkv_initializer = None  # the default Glorot uniform, drawn as before
+        if self.qkv_init_scale != 1.0:
+            qkv_initializer = keras.initializers.VarianceScaling(
+                self.qkv_init_scale, mode="fan_avg", distribution="uniform")
         layer = MultiHeadAttention(
             self.d_model, self.num_heads, dropout=self.dropout,
-            dtype=self.dtype_policy, name=name,
+            qkv_initializer=qkv_initializer, dtype=self.dtype_policy, name=name,
         )
         layer.build((None, None, self.d_model))
         return layer
@@ -158,6 +164,7 @@ class _Block(keras.layers.Layer):
             "norm_first": self.norm_first,
             "activation": self.activation,
             "layer_norm_epsilon": self.layer_norm_epsilon,
+            "qkv_init_scale": self.qkv_init_scale,
         }
 
 
@@ -174,6 +181,8 @@ class EncoderLayer(_Block):
         norm_first: bool, pre-norm instead of post-norm. Defaults to False.
         activation: feed-forward activation. Defaults to "relu".
         layer_norm_epsilon: float. Defaults to 1e-5 (PyTorch's).
+        qkv_init_scale: float, variance scale of the query/key/value kernels'
+            Glorot-uniform initialization; 0.5 is PyTorch's. Defaults to 1.
 
     Call arguments:
         x: `(B, S, D)`.

@@ -30,6 +30,7 @@ class _Stack(keras.layers.Layer):
         max_length=256,
         activation="relu",
         layer_norm_epsilon=1e-5,
+        qkv_init_scale=1.0,
         token_embedding=None,
         **kwargs,
     ):
@@ -47,6 +48,7 @@ class _Stack(keras.layers.Layer):
         self.max_length = max_length
         self.activation = activation
         self.layer_norm_epsilon = layer_norm_epsilon
+        self.qkv_init_scale = qkv_init_scale
         check_dimensions(d_model, num_heads, dropout)
 
     def build(self, token_ids_shape):
@@ -60,6 +62,7 @@ class _Stack(keras.layers.Layer):
             layer = self.layer_class(
                 self.d_model, self.num_heads, self.ff_dim, self.dropout,
                 self.norm_first, self.activation, self.layer_norm_epsilon,
+                self.qkv_init_scale,
                 dtype=self.dtype_policy, name=f"layer_{i}",
             )
             layer.build((None, None, self.d_model))
@@ -90,6 +93,7 @@ class _Stack(keras.layers.Layer):
             "max_length": self.max_length,
             "activation": self.activation,
             "layer_norm_epsilon": self.layer_norm_epsilon,
+            "qkv_init_scale": self.qkv_init_scale,
         }
 
 

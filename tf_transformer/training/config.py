@@ -174,7 +174,7 @@ _POSITIVE_OR_NULL = (
     "training.steps_per_epoch", "training.validation_steps",
     "optimizer.clip_global_norm", "model.d_model", "model.num_heads",
     "model.num_encoder_layers", "model.num_decoder_layers", "model.ff_dim",
-    "model.max_length", "model.layer_norm_epsilon",
+    "model.max_length", "model.layer_norm_epsilon", "model.qkv_init_scale",
 )
 _FRACTIONS = ("optimizer.beta_1", "optimizer.beta_2", "training.label_smoothing",
               "model.dropout")  # in [0, 1)
