@@ -8,7 +8,7 @@ Scores (all from the `sacrebleu` library, one reference per sentence):
 - `bleu_tutorial`: comparable with tutorials that score lowercased, word-tokenized
   text (e.g. torchtext's `bleu_score` on spaCy tokens): hypotheses and references are
   lowercased and split into words and single punctuation marks with the regex
-  `\\w+|[^\\w\\s]` (the tokenization of ../shared/bench), then scored by sacreBLEU with
+  `\\w+|[^\\w\\s]` (the performance anchors' tokenization), then scored by sacreBLEU with
   `tokenize="none"` and no smoothing.
 """
 import dataclasses
