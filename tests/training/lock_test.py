@@ -5,6 +5,8 @@ import sys
 
 import pytest
 
+from tf_transformer import cli
+from tf_transformer.training import config as run_config
 from tf_transformer.training.lock import LOCK_FILE, RunLockedError, run_lock
 from tf_transformer.training.trainer import train
 
@@ -20,8 +22,10 @@ with run_lock(sys.argv[1]):
 
 
 def test_a_second_process_is_refused_with_the_holders_pid_until_it_dies(tmp_path,
-                                                                        tiny_config):
+                                                                        tiny_config, capsys):
     run = str(tmp_path / "run")
+    config_file = str(tmp_path / "run.yaml")
+    run_config.dump(tiny_config(), config_file)
     holder = subprocess.Popen([sys.executable, "-c", _HOLDER, run], cwd=ROOT, text=True,
                               stdout=subprocess.PIPE, env=dict(os.environ, PYTHONPATH=ROOT))
     try:
@@ -32,6 +36,10 @@ def test_a_second_process_is_refused_with_the_holders_pid_until_it_dies(tmp_path
         # `train` is refused before it reads any data or writes anything.
         with pytest.raises(RunLockedError, match=f"pid {holder.pid}\\)"):
             train(tiny_config(), run, verbose=0)
+        # So is `prepare`, which writes the vocabularies and data record a training reads.
+        capsys.readouterr()
+        assert cli.main(["prepare", "--config", config_file, "--run-dir", run]) == 2
+        assert f"pid {holder.pid})" in capsys.readouterr().err
         assert os.listdir(run) == [LOCK_FILE]
     finally:
         holder.send_signal(signal.SIGKILL)

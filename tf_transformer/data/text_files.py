@@ -138,7 +138,7 @@ def _lines(path: str) -> Iterator[bytes]:
 def _decode(line: bytes, path: str, number: int, report: Report) -> str | None:
     try:
         text = line.decode("utf-8")
-    except UnicodeDecodeError as error:
+    except UnicodeDecodeError:
         report.skip(path, number, "invalid UTF-8")
         return None
     return text.removeprefix(BOM) if number == 1 else text

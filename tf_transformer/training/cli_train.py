@@ -79,13 +79,15 @@ def run_prepare(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from tf_transformer.data.prepare import languages, prepare_run, split_statistics
+    from tf_transformer.training.lock import run_lock
 
     start = time.perf_counter()
     if args.source_dir is not None:
         args.overrides = [*args.overrides, f"data.data_dir={args.source_dir}"]
     config, run_dir = resolve_run(args)
     print(f"Preparing {config.data.source} data for {run_dir} ...", flush=True)
-    config, corpus, tokenizers, reports = prepare_run(config, run_dir)
+    with run_lock(run_dir):  # a training of the same folder reads what this writes
+        config, corpus, tokenizers, reports = prepare_run(config, run_dir)
     for lang, tokenizer in zip(languages(config.data), tokenizers):
         path = tokenizer.model_file.asset_path.numpy().decode()
         print(f"Tokenizer {lang}: vocab_size {tokenizer.vocab_size}, {path}")

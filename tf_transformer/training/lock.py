@@ -34,9 +34,9 @@ def run_lock(run_dir: str):
             f.seek(0)
             holder = f.read().strip() or "unknown"
             raise RunLockedError(
-                f"{run_dir} is being trained by another process (pid {holder}). Wait for "
-                "it to end (or stop it) and run the command again, or choose another "
-                "--run-dir.") from None
+                f"{run_dir} is being trained or prepared by another process (pid "
+                f"{holder}). Wait for it to end (or stop it) and run the command again, or "
+                "choose another --run-dir.") from None
         f.truncate(0)
         f.write(f"{os.getpid()}\n")
         f.flush()
