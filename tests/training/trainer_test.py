@@ -1,5 +1,4 @@
 import csv
-import dataclasses
 import json
 import os
 import signal
@@ -26,20 +25,6 @@ from tf_transformer.training.trainer import build_training_model, compile_model,
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
-@pytest.mark.slow
-def test_tiny_model_overfits_32_pairs(tmp_path):
-    de, en = (build_tokenizer([pair[i] for pair in PAIRS[:40]], str(tmp_path / f"{lang}.model"),
-                              FIXTURE_VOCAB_SIZE) for i, lang in enumerate(("de", "en")))
-    pairs = tf.data.Dataset.from_tensor_slices(tuple(map(list, zip(*PAIRS[:32]))))
-    batch = make_dataset(pairs, de, en, batch_size=32).cache()
-    config = from_dict({"model": {"preset": "tiny", "dropout": 0.0}, "data": {"max_length": 64},
-                        "optimizer": {"learning_rate": 3e-3}})
-    model = build_training_model(config, de.vocab_size, en.vocab_size)
-    compile_model(model, config)
-    model.fit(batch.repeat(), steps_per_epoch=100, epochs=1, shuffle=False, verbose=0)
-    assert model.evaluate(batch, steps=1, verbose=0, return_dict=True)["accuracy"] >= 0.95
-
-
 def test_training_model_removes_padding_unless_xla_and_returns_padded_logits():
     src = np.array([[5, 6, 7, 3], [8, 9, 3, 0]], np.int32)
     tgt = np.array([[2, 5, 6], [2, 7, 0]], np.int32)
@@ -64,7 +49,9 @@ def test_packed_train_step_gives_the_padded_loss_metrics_and_update():
               np.concatenate([np.full((6, 1), 2), target[:, :-1]], 1).astype("int32"))
     results, weights, initial = [], [], None
     for remove in (False, True):
-        config = from_dict({"model": {"preset": "tiny", "dropout": 0.0},
+        # One layer a side: the packing of logits and labels is the train step's own.
+        config = from_dict({"model": {"preset": "tiny", "dropout": 0.0, "num_encoder_layers": 1,
+                                      "num_decoder_layers": 1},
                             "training": {"label_smoothing": 0.1, "remove_padding": remove}})
         model = build_training_model(config, 50, 40)
         model(inputs)
@@ -145,12 +132,11 @@ def finished_run(tiny_config, tmp_path_factory):
                                  history=train(config, str(run), verbose=0))
 
 
+# Same seed, same training: the SIGKILL test below checks it bit for bit (three fresh
+# processes end with finished_run's weights).
 @pytest.mark.slow
-def test_run_directory_and_same_seed_same_first_epoch_loss(finished_run, tmp_path):
+def test_run_directory_records_the_run_and_averages_the_last_epochs(finished_run):
     config, run, first = finished_run.config, finished_run.run, finished_run.history
-    one_epoch = dataclasses.replace(config, training=dataclasses.replace(config.training, epochs=1))
-    second = train(one_epoch, str(tmp_path / "b"), verbose=0)
-    assert first.history["loss"][0] == second.history["loss"][0]
     for name in ("config.yaml", "vocab/de.cased.400.model", "vocab/en.cased.400.model",
                  "model.weights.h5", "checkpoints/best.weights.h5",
                  "checkpoints/best.weights.h5.json", "checkpoints/epoch-001.weights.h5",
