@@ -1,10 +1,8 @@
 import csv
-import json
 import os
 import signal
 import subprocess
 import sys
-import time
 import types
 
 import h5py
@@ -189,24 +187,13 @@ sys.exit(cli.main(sys.argv[1:]))
 """
 
 
-def _batches_done(run):
-    """The batches trained by the run's latest backup (0 before the first)."""
-    latest = run / "backup" / "latest"
-    while True:
-        try:
-            folder = run / "backup" / latest.read_text().strip()
-            return json.loads((folder / "progress.json").read_text())["batches_done"]
-        except FileNotFoundError:  # no backup yet, or replaced while reading
-            if not latest.exists():
-                return 0
-
-
 @pytest.mark.slow
-def test_sigkill_in_the_epoch_end_backup_then_mid_epoch_then_rerun_finishes_as_if_never_killed(
+def test_sigkill_in_the_epoch_end_backup_then_rerun_finishes_as_if_never_killed(
         finished_run, tmp_path):
-    # finished_run's config, killed twice: by a kill point in the epoch-end backup of
-    # epoch 1, then by SIGKILL from outside at any moment of epoch 2. Both restarts
-    # resume from the last complete backup, and the result is finished_run's.
+    # finished_run's config, killed by a kill point in the epoch-end backup of epoch 1: the
+    # rerun resumes mid-epoch from the last complete backup (batch 4), redoes the end of
+    # epoch 1, trains epoch 2, and the result is finished_run's. (A kill at every point of
+    # a backup is checked in-process by callbacks_test.)
     config, epochs, steps = finished_run.config, 2, 5
     config_path, run = str(tmp_path / "run.yaml"), tmp_path / "run"
     run_config.dump(config, config_path)
@@ -218,31 +205,11 @@ def test_sigkill_in_the_epoch_end_backup_then_mid_epoch_then_rerun_finishes_as_i
     assert killed.returncode == -signal.SIGKILL, killed.stdout[-3000:] + killed.stderr[-3000:]
     assert sorted(os.listdir(run / "backup"))[-2:] == ["latest", "state-000000004"]
 
-    process = subprocess.Popen(command, env=env, cwd=ROOT, stdout=subprocess.PIPE,
-                               stderr=subprocess.STDOUT, text=True)
-    try:
-        deadline = time.time() + 240
-        while True:  # freeze the run inside its second epoch, then kill it
-            assert process.poll() is None and time.time() < deadline, "run ended too early"
-            if _batches_done(run) > steps:
-                process.send_signal(signal.SIGSTOP)
-                done = _batches_done(run)
-                if done % steps:
-                    break
-                process.send_signal(signal.SIGCONT)
-            time.sleep(0.02)
-    finally:
-        process.kill()
-        stdout, _ = process.communicate()
-    assert "after 4 batches: epoch 1, batch 4 of 5" in stdout
-    epoch, batch = divmod(done, steps)
-
     resumed = subprocess.run(command, env=env, cwd=ROOT, capture_output=True, text=True,
                              timeout=240)
     assert resumed.returncode == 0, resumed.stdout[-3000:] + resumed.stderr[-3000:]
-    assert f"after {done} batches: epoch {epoch + 1}, batch {batch} of {steps}" in resumed.stdout
-    assert f"Epoch {epoch + 1}/{epochs}" in resumed.stdout
-    assert "Epoch 1/" not in resumed.stdout
+    assert "after 4 batches: epoch 1, batch 4 of 5" in resumed.stdout
+    assert "Epoch 1/2" in resumed.stdout and "Epoch 2/2" in resumed.stdout
     assert sorted(os.listdir(run / "backup")) == ["latest", "state-000000010"]
     # The optimizer state came back too: its step counter went on from the backup.
     with h5py.File(run / "backup" / "state-000000010" / "state.weights.h5") as state:
