@@ -15,7 +15,8 @@ $(STAMP): setup.cfg pyproject.toml
 
 install: $(STAMP)
 
-# The whole suite on TensorFlow, then the backend-agnostic layer/model tests on JAX.
+# The whole suite on TensorFlow, then the layer/model tests of what the backend computes
+# on JAX (they share no fixtures: xdist's work stealing spreads them evenly).
 # Two pytest-xdist workers: much of the suite is single-threaded (tracing, process
 # start-up); tests that share an expensive fixture stay in one worker (tests/conftest.py).
 test: test-tf test-jax
@@ -24,7 +25,8 @@ test-tf: $(STAMP)
 	KERAS_BACKEND=tensorflow $(PY) -m pytest -q -n 2 --durations=15
 
 test-jax: $(STAMP)
-	KERAS_BACKEND=jax $(PY) -m pytest -q -n 2 tests/layers tests/model_test.py
+	KERAS_BACKEND=jax $(PY) -m pytest -q -n 2 --dist worksteal -m "not tf_backend_only" \
+		tests/layers tests/model_test.py
 
 # Offline copy of Multi30k when present; otherwise the official files are downloaded.
 MULTI30K_DIR ?= $(wildcard ../shared/data/multi30k)

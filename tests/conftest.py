@@ -18,8 +18,12 @@ def pytest_xdist_make_scheduler(config, log):
     """`make test` runs two pytest-xdist workers. A folder of tests/ with its own
     conftest.py shares session fixtures (a trained model, an export, a TFDS build), so
     the whole folder goes to one worker, which builds each of them once; other tests go
-    by file (module fixtures). (xdist's `loadgroup` marks do not reach pytest 9's ids.)"""
+    by file (module fixtures). (xdist's `loadgroup` marks do not reach pytest 9's ids.)
+    An explicit `--dist` (`make test-jax`: tests without shared fixtures) keeps xdist's."""
     from xdist.scheduler import LoadScopeScheduling
+
+    if config.getvalue("dist") != "load":
+        return None
 
     here = os.path.dirname(os.path.abspath(__file__))
 

@@ -20,6 +20,7 @@ import nbformat
 import pytest
 from ipykernel.kernelspec import write_kernel_spec
 from nbclient import NotebookClient
+from nbclient.util import run_sync
 
 from tests.data.fixtures import write_multi30k
 
@@ -54,21 +55,29 @@ def kernel_environment(tmp_path_factory):
         yield
 
 
+@pytest.fixture(scope="module")
+def kernel(kernel_environment):
+    """One kernel for all the notebooks: each would spend seconds starting it and importing
+    TensorFlow. A notebook starts from an emptied namespace (%reset), so a missing import
+    still fails; TensorFlow's process-wide state stays (the notebooks set their seeds)."""
+    starter = NotebookClient(nbformat.v4.new_notebook(), kernel_name=KERNEL_NAME)
+    manager = starter.create_kernel_manager()
+    # Where Jupyter would run them: relative paths are relative to notebooks/.
+    starter.start_new_kernel(cwd=str(NOTEBOOK_DIR))
+    yield manager
+    run_sync(manager.shutdown_kernel)(now=True)
+
+
 def test_all_five_notebooks_are_tested():
     assert [p.name[:3] for p in NOTEBOOKS] == ["01_", "02_", "03_", "04_", "05_"]
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
-def test_notebook_runs_in_fast_mode(path, kernel_environment):
+def test_notebook_runs_in_fast_mode(path, kernel):
     notebook = nbformat.read(path, as_version=4)
-    client = NotebookClient(
-        notebook,
-        kernel_name=KERNEL_NAME,
-        timeout=CELL_TIMEOUT_S,
-        # Run where Jupyter would: relative paths are relative to notebooks/.
-        resources={"metadata": {"path": str(NOTEBOOK_DIR)}},
-    )
+    notebook.cells.insert(0, nbformat.v4.new_code_cell("%reset -f"))
+    client = NotebookClient(notebook, km=kernel, timeout=CELL_TIMEOUT_S)
     client.execute()  # raises CellExecutionError, with the cell and traceback, on any error
 
 

@@ -58,8 +58,8 @@ def test_widths_are_padded_to_multiples_of_8_then_powers_of_two_up_to_the_cap(wi
     assert int(width_bucket(tf.constant(width), cap)) == expected
 
 
-@pytest.mark.parametrize("beam_size, rows, width", [
-    (1, 3, 5), (BEAM_SIZE, 3, 5), (BEAM_SIZE, 1, 9), (1, 0, 4)])
+# Beam search on repeated rows is compared through the export below (20 rows -> 32).
+@pytest.mark.parametrize("beam_size, rows, width", [(1, 3, 5), (BEAM_SIZE, 1, 9), (1, 0, 4)])
 def test_the_compiled_search_equals_the_graph_search(trained, beam_size, rows, width):
     # Odd shapes: rows are repeated up to a power of two, columns padded, both dropped.
     rng = np.random.default_rng(rows * 10 + width)

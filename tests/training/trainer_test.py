@@ -1,11 +1,8 @@
 import csv
-import dataclasses
-import json
 import os
 import signal
 import subprocess
 import sys
-import time
 import types
 
 import h5py
@@ -24,20 +21,6 @@ from tf_transformer.training.losses import MaskedCrossEntropy
 from tf_transformer.training.trainer import build_training_model, compile_model, train
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-
-@pytest.mark.slow
-def test_tiny_model_overfits_32_pairs(tmp_path):
-    de, en = (build_tokenizer([pair[i] for pair in PAIRS[:40]], str(tmp_path / f"{lang}.model"),
-                              FIXTURE_VOCAB_SIZE) for i, lang in enumerate(("de", "en")))
-    pairs = tf.data.Dataset.from_tensor_slices(tuple(map(list, zip(*PAIRS[:32]))))
-    batch = make_dataset(pairs, de, en, batch_size=32).cache()
-    config = from_dict({"model": {"preset": "tiny", "dropout": 0.0}, "data": {"max_length": 64},
-                        "optimizer": {"learning_rate": 3e-3}})
-    model = build_training_model(config, de.vocab_size, en.vocab_size)
-    compile_model(model, config)
-    model.fit(batch.repeat(), steps_per_epoch=100, epochs=1, shuffle=False, verbose=0)
-    assert model.evaluate(batch, steps=1, verbose=0, return_dict=True)["accuracy"] >= 0.95
 
 
 def test_training_model_removes_padding_unless_xla_and_returns_padded_logits():
@@ -64,7 +47,9 @@ def test_packed_train_step_gives_the_padded_loss_metrics_and_update():
               np.concatenate([np.full((6, 1), 2), target[:, :-1]], 1).astype("int32"))
     results, weights, initial = [], [], None
     for remove in (False, True):
-        config = from_dict({"model": {"preset": "tiny", "dropout": 0.0},
+        # One layer a side: the packing of logits and labels is the train step's own.
+        config = from_dict({"model": {"preset": "tiny", "dropout": 0.0, "num_encoder_layers": 1,
+                                      "num_decoder_layers": 1},
                             "training": {"label_smoothing": 0.1, "remove_padding": remove}})
         model = build_training_model(config, 50, 40)
         model(inputs)
@@ -145,12 +130,11 @@ def finished_run(tiny_config, tmp_path_factory):
                                  history=train(config, str(run), verbose=0))
 
 
+# Same seed, same training: the SIGKILL test below checks it bit for bit (three fresh
+# processes end with finished_run's weights).
 @pytest.mark.slow
-def test_run_directory_and_same_seed_same_first_epoch_loss(finished_run, tmp_path):
+def test_run_directory_records_the_run_and_averages_the_last_epochs(finished_run):
     config, run, first = finished_run.config, finished_run.run, finished_run.history
-    one_epoch = dataclasses.replace(config, training=dataclasses.replace(config.training, epochs=1))
-    second = train(one_epoch, str(tmp_path / "b"), verbose=0)
-    assert first.history["loss"][0] == second.history["loss"][0]
     for name in ("config.yaml", "vocab/de.cased.400.model", "vocab/en.cased.400.model",
                  "model.weights.h5", "checkpoints/best.weights.h5",
                  "checkpoints/best.weights.h5.json", "checkpoints/epoch-001.weights.h5",
@@ -203,24 +187,13 @@ sys.exit(cli.main(sys.argv[1:]))
 """
 
 
-def _batches_done(run):
-    """The batches trained by the run's latest backup (0 before the first)."""
-    latest = run / "backup" / "latest"
-    while True:
-        try:
-            folder = run / "backup" / latest.read_text().strip()
-            return json.loads((folder / "progress.json").read_text())["batches_done"]
-        except FileNotFoundError:  # no backup yet, or replaced while reading
-            if not latest.exists():
-                return 0
-
-
 @pytest.mark.slow
-def test_sigkill_in_the_epoch_end_backup_then_mid_epoch_then_rerun_finishes_as_if_never_killed(
+def test_sigkill_in_the_epoch_end_backup_then_rerun_finishes_as_if_never_killed(
         finished_run, tmp_path):
-    # finished_run's config, killed twice: by a kill point in the epoch-end backup of
-    # epoch 1, then by SIGKILL from outside at any moment of epoch 2. Both restarts
-    # resume from the last complete backup, and the result is finished_run's.
+    # finished_run's config, killed by a kill point in the epoch-end backup of epoch 1: the
+    # rerun resumes mid-epoch from the last complete backup (batch 4), redoes the end of
+    # epoch 1, trains epoch 2, and the result is finished_run's. (A kill at every point of
+    # a backup is checked in-process by callbacks_test.)
     config, epochs, steps = finished_run.config, 2, 5
     config_path, run = str(tmp_path / "run.yaml"), tmp_path / "run"
     run_config.dump(config, config_path)
@@ -232,31 +205,11 @@ def test_sigkill_in_the_epoch_end_backup_then_mid_epoch_then_rerun_finishes_as_i
     assert killed.returncode == -signal.SIGKILL, killed.stdout[-3000:] + killed.stderr[-3000:]
     assert sorted(os.listdir(run / "backup"))[-2:] == ["latest", "state-000000004"]
 
-    process = subprocess.Popen(command, env=env, cwd=ROOT, stdout=subprocess.PIPE,
-                               stderr=subprocess.STDOUT, text=True)
-    try:
-        deadline = time.time() + 240
-        while True:  # freeze the run inside its second epoch, then kill it
-            assert process.poll() is None and time.time() < deadline, "run ended too early"
-            if _batches_done(run) > steps:
-                process.send_signal(signal.SIGSTOP)
-                done = _batches_done(run)
-                if done % steps:
-                    break
-                process.send_signal(signal.SIGCONT)
-            time.sleep(0.02)
-    finally:
-        process.kill()
-        stdout, _ = process.communicate()
-    assert "after 4 batches: epoch 1, batch 4 of 5" in stdout
-    epoch, batch = divmod(done, steps)
-
     resumed = subprocess.run(command, env=env, cwd=ROOT, capture_output=True, text=True,
                              timeout=240)
     assert resumed.returncode == 0, resumed.stdout[-3000:] + resumed.stderr[-3000:]
-    assert f"after {done} batches: epoch {epoch + 1}, batch {batch} of {steps}" in resumed.stdout
-    assert f"Epoch {epoch + 1}/{epochs}" in resumed.stdout
-    assert "Epoch 1/" not in resumed.stdout
+    assert "after 4 batches: epoch 1, batch 4 of 5" in resumed.stdout
+    assert "Epoch 1/2" in resumed.stdout and "Epoch 2/2" in resumed.stdout
     assert sorted(os.listdir(run / "backup")) == ["latest", "state-000000010"]
     # The optimizer state came back too: its step counter went on from the backup.
     with h5py.File(run / "backup" / "state-000000010" / "state.weights.h5") as state:
