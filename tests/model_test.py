@@ -223,7 +223,8 @@ def padded_and_packed(multiple, **overrides):
 
 # Multiple 1 packs the real tokens alone; 64 (the default) here packs every
 # position of these small batches, padding included.
-# On JAX (slow to compile each new shape) the gradient test below covers the packed model.
+# Only TensorFlow trains with the packed model (training/packed_step.py), so these and
+# the gradient test below run on TensorFlow; on JAX, layouts_test covers the packed layouts.
 @pytest.mark.tf_backend_only
 @pytest.mark.parametrize("multiple", [1, 64])
 @pytest.mark.parametrize("overrides", [{}, dict(norm_first=True, tie_embeddings=True)])
@@ -238,7 +239,8 @@ def test_remove_padding_changes_no_logits(overrides, multiple):
     assert tuple(packed((src, tgt), training=True).shape) == reference.shape
 
 
-@pytest.mark.parametrize("multiple", [pytest.param(1, marks=pytest.mark.tf_backend_only), 4])
+@pytest.mark.tf_backend_only
+@pytest.mark.parametrize("multiple", [1, 4])
 def test_packed_logits_give_the_gradients_of_the_padded_model(multiple):
     model, packed = padded_and_packed(multiple, dropout=0.0)
     src, tgt = batch(8)

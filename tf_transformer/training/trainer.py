@@ -44,7 +44,8 @@ def build_training_model(config: RunConfig, src_vocab_size: int,
 
 
 def compile_model(model: keras.Model, config: RunConfig) -> None:
-    """Compiles `model` with the loss, metrics, optimizer and XLA setting of `config`.
+    """Compiles `model` (built) with the loss, metrics, optimizer and XLA setting of
+    `config`, and creates the optimizer's slots.
 
     Under `mixed_float16` Keras wraps the optimizer in a `LossScaleOptimizer`.
     """
@@ -54,6 +55,8 @@ def compile_model(model: keras.Model, config: RunConfig) -> None:
         metrics=[MaskedAccuracy(), Perplexity()],
         jit_compile=config.training.jit_compile,
     )
+    # Slots created inside the first train step would make TensorFlow trace it twice.
+    model.optimizer.build(model.trainable_variables)
     if is_multi_worker(model.distribute_strategy):
         patch_multi_worker_metrics(model)
 
