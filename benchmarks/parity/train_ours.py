@@ -153,13 +153,13 @@ def main():
     _configure_threads(config.training)
     keras.utils.set_random_seed(args.seed)
     model = build_training_model(config, src_vocab, tgt_vocab)
-    compile_model(model, config)
     rng = np.random.default_rng(args.seed)
     factors = args.factor + (["final_norm"] if args.init_from else [])
     for name in dict.fromkeys(factors):
         FACTORS[name](model, rng)
     if args.init_from:
         load_torch_weights(model, args.init_from)
+    compile_model(model, config)  # after final_norm: it creates the optimizer's slots
     (source, target_input), target_output = batch(0)
     initial = model.compute_loss(y=target_output, y_pred=model((source, target_input)))
     print(f"initial loss on batch 0 without dropout: {float(initial):.5f}", flush=True)
