@@ -134,8 +134,8 @@ def finished_run(tiny_config, tmp_path_factory):
                                  history=train(config, str(run), verbose=0))
 
 
-# Same seed, same training: the SIGKILL test below checks it bit for bit (three fresh
-# processes end with finished_run's weights).
+# Same seed, same training: the SIGKILL test below checks it bit for bit (a killed run
+# and its rerun, two fresh processes, end with finished_run's weights).
 @pytest.mark.slow
 def test_run_directory_records_the_run_and_averages_the_last_epochs(finished_run):
     config, run, first = finished_run.config, finished_run.run, finished_run.history
