@@ -70,6 +70,47 @@ def test_qkv_init_scale_gives_pytorchs_stacked_xavier_bound(scale):
 
 
 @pytest.mark.tf_backend_only
+@pytest.mark.parametrize("linear_init", ["keras", "pytorch"])
+def test_linear_init_pytorch_gives_nn_linears_output_kernel_and_biases(linear_init):
+    """PyTorch's seed keeps nn.Linear's U(±1/√fan_in) for its generator's kernel and
+    for the feed-forward and generator biases (nn.Transformer redraws only matrices);
+    Keras's Dense has Glorot kernels and zero biases. The other weights do not change."""
+    d_model, ff_dim, vocab = 64, 256, 500
+    model = Transformer.from_preset("tiny", SRC_VOCAB, vocab, d_model=d_model, ff_dim=ff_dim,
+                                    linear_init=linear_init)
+    model(batch())  # builds the weights
+
+    def assert_uniform(values, bound):
+        values = np.asarray(values)
+        assert np.abs(values).max() <= bound
+        assert values.std() == pytest.approx(bound / 3**0.5, rel=0.1)
+
+    output = model.output_projection
+    glorot = (6 / (d_model + vocab)) ** 0.5
+    blocks = model.encoder.blocks + model.decoder.blocks
+    # Pooled over the 4 layers: 1,024 hidden and 256 projection biases.
+    hidden_biases = np.concatenate([block.feed_forward.hidden.bias for block in blocks])
+    projection_biases = np.concatenate([block.feed_forward.projection.bias for block in blocks])
+    if linear_init == "pytorch":
+        assert_uniform(output.kernel, d_model**-0.5)
+        assert_uniform(output.bias, d_model**-0.5)
+        assert_uniform(hidden_biases, d_model**-0.5)
+        assert_uniform(projection_biases, ff_dim**-0.5)
+    else:
+        assert_uniform(output.kernel, glorot)
+        assert not np.any(output.bias)
+        assert not np.any(hidden_biases) and not np.any(projection_biases)
+    for block in blocks:  # attention biases stay zero, feed-forward kernels Glorot
+        assert not np.any(block.self_attention.query_dense.bias)
+        assert_uniform(block.feed_forward.hidden.kernel, (6 / (d_model + ff_dim)) ** 0.5)
+
+
+def test_linear_init_rejects_unknown_names():
+    with pytest.raises(ValueError, match="linear_init must be 'keras' or 'pytorch', got 'torch'"):
+        tiny(linear_init="torch")
+
+
+@pytest.mark.tf_backend_only
 def test_tied_and_pre_norm_variants_parameter_counts():
     base = tiny()
     tied = tiny(tie_embeddings=True)
@@ -190,7 +231,8 @@ def test_fit_reduces_loss():
 
 @pytest.mark.tf_backend_only
 def test_stack_config_round_trip():
-    for layer in (Encoder(2, 30, 16, 4, 32), Decoder(2, 30, 16, 4, 32, norm_first=True)):
+    for layer in (Encoder(2, 30, 16, 4, 32), Decoder(2, 30, 16, 4, 32, norm_first=True,
+                                                      linear_init="pytorch")):
         assert type(layer).from_config(layer.get_config()).get_config() == layer.get_config()
 
 

@@ -5,6 +5,7 @@ without starting TensorFlow.
 """
 
 import dataclasses
+from typing import Literal
 
 
 def check_dimensions(d_model, num_heads, dropout=0.0):
@@ -16,6 +17,12 @@ def check_dimensions(d_model, num_heads, dropout=0.0):
         )
     if not 0.0 <= dropout < 1.0:
         raise ValueError(f"dropout must be in [0, 1), got dropout={dropout}.")
+
+
+def check_linear_init(linear_init):
+    """Raises a `ValueError` unless `linear_init` is "keras" or "pytorch"."""
+    if linear_init not in ("keras", "pytorch"):
+        raise ValueError(f"linear_init must be 'keras' or 'pytorch', got {linear_init!r}.")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -39,6 +46,10 @@ class TransformerConfig:
     # Variance scale of the query/key/value kernels' Glorot-uniform initialization.
     # 0.5 is PyTorch's: Xavier over its stacked (3D, D) in-projection (docs/parity.md).
     qkv_init_scale: float = 1.0
+    # "pytorch": nn.Linear's U(±1/√fan_in) for the output layer's kernel and the
+    # feed-forward and output biases, as in the PyTorch seed (docs/parity.md);
+    # "keras": Glorot-uniform kernels, zero biases.
+    linear_init: Literal["keras", "pytorch"] = "keras"
     # How the train step runs the model; outputs and weights are the same either way.
     remove_padding: bool = False  # skip padding in position-wise layers (not under XLA)
     packing_multiple: int = 64  # round packed token counts up to a multiple (packing.py)
@@ -54,6 +65,7 @@ class TransformerConfig:
                 "tie_all_embeddings needs one vocabulary for both languages, got "
                 f"src_vocab_size={self.src_vocab_size} and tgt_vocab_size={self.tgt_vocab_size}."
             )
+        check_linear_init(self.linear_init)
         check_dimensions(self.d_model, self.num_heads, self.dropout)
 
 

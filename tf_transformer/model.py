@@ -11,6 +11,7 @@ from keras import ops
 
 from tf_transformer.architecture import PRESETS, TransformerConfig, preset_config
 from tf_transformer.layers import Decoder, Encoder
+from tf_transformer.layers.initializers import fan_in_uniform
 from tf_transformer.layers.layouts import FusedLayout, PackedLayout
 from tf_transformer.layers.masks import (
     attention_mask, beam_history_mask, causal_mask, padding_mask,
@@ -59,7 +60,8 @@ class Transformer(keras.Model):
             norm_first=config.norm_first, max_length=config.max_length,
             activation=config.activation,
             layer_norm_epsilon=config.layer_norm_epsilon,
-            qkv_init_scale=config.qkv_init_scale, dtype=self.dtype_policy,
+            qkv_init_scale=config.qkv_init_scale, linear_init=config.linear_init,
+            dtype=self.dtype_policy,
         )
         if config.tie_all_embeddings:
             # One table for a joint vocabulary (Press & Wolf 2017), as the encoder's and
@@ -78,8 +80,13 @@ class Transformer(keras.Model):
         )
         self.output_projection = None
         if not (config.tie_embeddings or config.tie_all_embeddings):
+            init = {}  # Keras's defaults, drawn as before, unless nn.Linear's
+            if config.linear_init == "pytorch":
+                init = {"kernel_initializer": fan_in_uniform(config.d_model),
+                        "bias_initializer": fan_in_uniform(config.d_model)}
             self.output_projection = keras.layers.Dense(
-                config.tgt_vocab_size, dtype=self.dtype_policy, name="output_projection"
+                config.tgt_vocab_size, dtype=self.dtype_policy, name="output_projection",
+                **init,
             )
 
     @classmethod

@@ -5,10 +5,12 @@ The model, loss and optimizer are what `tf-transformer train --config seed` buil
 (`trainer.build_training_model`, `trainer.compile_model`); `--set` overrides the run config
 as on the command line (e.g. `--set optimizer.schedule=inverse_sqrt --set
 optimizer.warmup_steps=4000`). Each `--factor` changes one thing towards PyTorch's
-nn.Transformer before training (the factor search). PyTorch's query/key/value
-initialization, the factor that ends the plateau, is now the seed config's own
-(`model.qkv_init_scale: 0.5`); `--set model.qkv_init_scale=1` gives the Glorot
-kernels of the first runs:
+nn.Transformer before training (the factor search). The factors that end the plateau
+are now the seed config's own: PyTorch's query/key/value initialization
+(`model.qkv_init_scale: 0.5`, was the factor `attention_init`) and nn.Linear's output
+kernel and biases (`model.linear_init: pytorch`, were `output_init` and
+`linear_bias_init`); `--set model.qkv_init_scale=1 --set model.linear_init=keras` gives
+the Keras initialization of the first runs:
 
     nice -n 19 python -m benchmarks.parity.train_ours --batches /tmp/parity/batches.npz \
         --updates 400 --seed 1 --out /tmp/parity/ours_s1.csv [--factor NAME ...] \
@@ -36,31 +38,12 @@ def _blocks(model):
     return model.encoder.blocks + model.decoder.blocks
 
 
-def _uniform(variable, bound, rng):
-    variable.assign(rng.uniform(-bound, bound, variable.shape).astype("float32"))
-
-
 def embedding_init(model, rng):
     """nn.Embedding's N(0, 1) tables (ours: N(0, 1/D), i.e. unit variance after the
     √D scaling; PyTorch's are √D = 16 times larger)."""
     for stack in (model.encoder, model.decoder):
         table = stack.embedding.embeddings
         table.assign(rng.standard_normal(table.shape).astype("float32"))
-
-
-def linear_bias_init(model, rng):
-    """nn.Linear's default biases U(±1/√fan_in) in the feed-forward and output layers
-    (nn.Transformer re-initializes matrices only; ours start at zero)."""
-    for block in _blocks(model):
-        for dense in (block.feed_forward.hidden, block.feed_forward.projection):
-            _uniform(dense.bias, dense.kernel.shape[0] ** -0.5, rng)
-    _uniform(model.output_projection.bias, model.output_projection.kernel.shape[0] ** -0.5, rng)
-
-
-def output_init(model, rng):
-    """nn.Linear's default generator kernel, U(±1/√D) (ours: Glorot, √(6/(D+V)))."""
-    kernel = model.output_projection.kernel
-    _uniform(kernel, kernel.shape[0] ** -0.5, rng)
 
 
 def final_norm(model, rng):
@@ -74,8 +57,7 @@ def final_norm(model, rng):
         stack._tracker.lock()
 
 
-FACTORS = {f.__name__: f for f in (embedding_init, linear_bias_init, output_init,
-                                   final_norm)}
+FACTORS = {f.__name__: f for f in (embedding_init, final_norm)}
 
 
 def load_torch_weights(model, path):

@@ -25,7 +25,7 @@ def test_feed_forward_matches_numpy():
     w1, b1 = (np.asarray(v) for v in (layer.hidden.kernel, layer.hidden.bias))
     w2, b2 = (np.asarray(v) for v in (layer.projection.kernel, layer.projection.bias))
     np.testing.assert_allclose(out, np.maximum(x @ w1 + b1, 0) @ w2 + b2, atol=1e-5)
-    run_layer_test(FeedForward(D, FF, dropout=0.1), (x,), expected_shapes=[(2, 3, D)])
+    run_layer_test(FeedForward(D, FF, dropout=0.1, linear_init="pytorch"), (x,), expected_shapes=[(2, 3, D)])
 
 
 @pytest.mark.parametrize("norm_first", [False, True])

@@ -11,15 +11,16 @@ def test_seed_yaml_lists_every_field_with_its_default():
     defaults = RunConfig().to_dict()
     assert {s: sorted(v) for s, v in values.items()} == {s: sorted(v) for s, v in defaults.items()}
     # The documented differences: the seed lowercases (the default is cased) and
-    # initializes query/key/value as PyTorch does (docs/parity.md).
+    # initializes query/key/value and nn.Linear's layers as PyTorch does (docs/parity.md).
     assert run_config.load("seed") == run_config.from_dict(
-        {"data": {"lowercase": True}, "model": {"qkv_init_scale": 0.5}})
+        {"data": {"lowercase": True},
+         "model": {"qkv_init_scale": 0.5, "linear_init": "pytorch"}})
 
 
 def test_seed_config_is_the_seed_recipe():
     config = run_config.load("seed")
     assert config.model.preset == "seed"
-    assert config.model.overrides() == {"qkv_init_scale": 0.5}
+    assert config.model.overrides() == {"qkv_init_scale": 0.5, "linear_init": "pytorch"}
     optimizer = config.optimizer
     assert (optimizer.name, optimizer.learning_rate, optimizer.beta_1, optimizer.beta_2,
             optimizer.epsilon, optimizer.schedule) == ("adam", 5e-4, 0.9, 0.98, 1e-9, "constant")
@@ -42,7 +43,8 @@ def test_overrides_are_typed_and_applied(tmp_path):
     assert config.training.epochs == 3
     assert config.optimizer.learning_rate == 1e-3  # "1e-3" is a string to PyYAML
     assert config.optimizer.clip_global_norm == 1.0 and isinstance(config.optimizer.clip_global_norm, float)
-    assert config.model.overrides() == {"tie_embeddings": True, "qkv_init_scale": 0.5}
+    assert config.model.overrides() == {"tie_embeddings": True, "qkv_init_scale": 0.5,
+                                        "linear_init": "pytorch"}
     assert config.data.data_dir == "/some/where"
     path = tmp_path / "run.yaml"
     run_config.dump(config, str(path))
@@ -90,6 +92,8 @@ def test_partial_file_keeps_defaults(tmp_path):
     ("model.num_heads=6", "got d_model=256 and num_heads=6"),
     ("model.layer_norm_epsilon=0", "model.layer_norm_epsilon must be > 0, got 0"),
     ("model.qkv_init_scale=0", "model.qkv_init_scale must be > 0, got 0"),
+    ("model.linear_init=torch",
+     "model.linear_init must be one of \\['keras', 'pytorch'\\] or null, got 'torch'"),
     ("data.max_length=257", "data.max_length \\(257\\) must be <= .*model.max_length \\(256"),
     ("model.max_length=100", "data.max_length \\(128\\) must be <= .*model.max_length \\(100"),
     ("data.max_length=0", "data.max_length must be > 0, got 0"),

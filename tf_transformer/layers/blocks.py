@@ -11,9 +11,10 @@ stably for deep stacks and needs a final norm after the stack (see `stacks.py`).
 
 import keras
 
-from tf_transformer.architecture import check_dimensions
+from tf_transformer.architecture import check_dimensions, check_linear_init
 from tf_transformer.layers.attention import REFERENCE, MultiHeadAttention
 from tf_transformer.layers.dropout import Dropout
+from tf_transformer.layers.initializers import fan_in_uniform
 from tf_transformer.layers.normalization import LayerNormalization
 
 
@@ -32,6 +33,9 @@ class FeedForward(keras.layers.Layer):
         ff_dim: int, hidden width.
         dropout: float, dropout after the activation. Defaults to 0.
         activation: activation of the hidden layer. Defaults to "relu".
+        linear_init: "keras" (zero biases) or "pytorch" (nn.Linear's biases,
+            U(±1/√fan_in)); the kernels are Glorot uniform either way. Defaults
+            to "keras".
 
     Call arguments:
         x: `(B, T, D)`; training: bool.
@@ -40,8 +44,10 @@ class FeedForward(keras.layers.Layer):
         `(B, T, D)`.
     """
 
-    def __init__(self, d_model, ff_dim, dropout=0.0, activation="relu", **kwargs):
+    def __init__(self, d_model, ff_dim, dropout=0.0, activation="relu", linear_init="keras",
+                 **kwargs):
         super().__init__(**kwargs)
+        check_linear_init(linear_init)
         if d_model <= 0 or ff_dim <= 0:
             raise ValueError(
                 f"d_model and ff_dim must be positive, got d_model={d_model}, "
@@ -51,18 +57,27 @@ class FeedForward(keras.layers.Layer):
         self.ff_dim = ff_dim
         self.dropout = dropout
         self.activation = keras.activations.get(activation)
+        self.linear_init = linear_init
+
+    def _bias(self, fan_in):
+        # Only "pytorch" builds an initializer: each one draws a Keras seed when
+        # made, which would shift the draws of every default model.
+        if self.linear_init == "pytorch":
+            return {"bias_initializer": fan_in_uniform(fan_in)}
+        return {}
 
     def build(self, x_shape):
         self.hidden = keras.layers.Dense(
             self.ff_dim, activation=self.activation, dtype=self.dtype_policy,
-            name="hidden",
+            name="hidden", **self._bias(self.d_model),
         )
         self.hidden.build(x_shape)
         self.hidden_dropout = Dropout(
             self.dropout, dtype=self.dtype_policy, name="hidden_dropout"
         )
         self.projection = keras.layers.Dense(
-            self.d_model, dtype=self.dtype_policy, name="projection"
+            self.d_model, dtype=self.dtype_policy, name="projection",
+            **self._bias(self.ff_dim),
         )
         self.projection.build((*x_shape[:-1], self.ff_dim))
         self.built = True
@@ -77,6 +92,7 @@ class FeedForward(keras.layers.Layer):
             "ff_dim": self.ff_dim,
             "dropout": self.dropout,
             "activation": keras.activations.serialize(self.activation),
+            "linear_init": self.linear_init,
         }
 
 
@@ -93,10 +109,12 @@ class _Block(keras.layers.Layer):
         activation="relu",
         layer_norm_epsilon=1e-5,
         qkv_init_scale=1.0,
+        linear_init="keras",
         **kwargs,
     ):
         super().__init__(**kwargs)
         check_dimensions(d_model, num_heads, dropout)
+        check_linear_init(linear_init)
         if ff_dim <= 0:
             raise ValueError(f"ff_dim must be positive, got ff_dim={ff_dim}.")
         self.d_model = d_model
@@ -107,6 +125,7 @@ class _Block(keras.layers.Layer):
         self.activation = activation
         self.layer_norm_epsilon = layer_norm_epsilon
         self.qkv_init_scale = qkv_init_scale
+        self.linear_init = linear_init
 
     def _attention(self, name):
         qkv_initializer = None  # the default Glorot uniform, drawn as before
@@ -131,7 +150,7 @@ class _Block(keras.layers.Layer):
 
     def _build_feed_forward(self):
         self.feed_forward = FeedForward(
-            self.d_model, self.ff_dim, self.dropout, self.activation,
+            self.d_model, self.ff_dim, self.dropout, self.activation, self.linear_init,
             dtype=self.dtype_policy, name="feed_forward",
         )
         self.feed_forward.build((None, None, self.d_model))
@@ -165,6 +184,7 @@ class _Block(keras.layers.Layer):
             "activation": self.activation,
             "layer_norm_epsilon": self.layer_norm_epsilon,
             "qkv_init_scale": self.qkv_init_scale,
+            "linear_init": self.linear_init,
         }
 
 
@@ -183,6 +203,8 @@ class EncoderLayer(_Block):
         layer_norm_epsilon: float. Defaults to 1e-5 (PyTorch's).
         qkv_init_scale: float, variance scale of the query/key/value kernels'
             Glorot-uniform initialization; 0.5 is PyTorch's. Defaults to 1.
+        linear_init: the feed-forward biases: "keras" (zeros) or "pytorch"
+            (see `FeedForward`). Defaults to "keras".
 
     Call arguments:
         x: `(B, S, D)`.

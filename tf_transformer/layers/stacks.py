@@ -31,6 +31,7 @@ class _Stack(keras.layers.Layer):
         activation="relu",
         layer_norm_epsilon=1e-5,
         qkv_init_scale=1.0,
+        linear_init="keras",
         token_embedding=None,
         **kwargs,
     ):
@@ -49,6 +50,7 @@ class _Stack(keras.layers.Layer):
         self.activation = activation
         self.layer_norm_epsilon = layer_norm_epsilon
         self.qkv_init_scale = qkv_init_scale
+        self.linear_init = linear_init
         check_dimensions(d_model, num_heads, dropout)
 
     def build(self, token_ids_shape):
@@ -62,7 +64,7 @@ class _Stack(keras.layers.Layer):
             layer = self.layer_class(
                 self.d_model, self.num_heads, self.ff_dim, self.dropout,
                 self.norm_first, self.activation, self.layer_norm_epsilon,
-                self.qkv_init_scale,
+                self.qkv_init_scale, self.linear_init,
                 dtype=self.dtype_policy, name=f"layer_{i}",
             )
             layer.build((None, None, self.d_model))
@@ -94,6 +96,7 @@ class _Stack(keras.layers.Layer):
             "activation": self.activation,
             "layer_norm_epsilon": self.layer_norm_epsilon,
             "qkv_init_scale": self.qkv_init_scale,
+            "linear_init": self.linear_init,
         }
 
 
