@@ -138,6 +138,11 @@ def test_from_run_dir_restores_the_translator(toy_translator, tmp_path):
     restored = Translator.from_run_dir(str(tmp_path), max_length_ratio=1.0,
                                        max_length_offset=4)
     assert restored.translate(LINES, beam_size=2) == toy_translator.translate(LINES, beam_size=2)
+    # The search defaults are the config's `decoding` ones; None keeps them too.
+    assert (restored.beam_size, restored.alpha) == (4, 0.6)
+    assert (config.decoding.beam_size, config.decoding.alpha) == (4, 0.6)
+    other = Translator.from_run_dir(str(tmp_path), beam_size=2, alpha=None)
+    assert (other.beam_size, other.alpha) == (2, 0.6)
     with pytest.raises(FileNotFoundError, match="tf-transformer train"):
         Translator.from_run_dir(str(tmp_path / "nothing"))
     os.remove(tmp_path / "model.weights.h5")

@@ -28,6 +28,7 @@ import tensorflow as tf
 
 from tf_transformer import artifacts
 from tf_transformer.decoding.generate import translate_ids
+from tf_transformer.decoding.run import search_options
 from tf_transformer.decoding.sources import prepare_sources
 from tf_transformer.special_tokens import BOS_ID, PAD_ID
 
@@ -207,7 +208,9 @@ class Translator:
 
 def _search_defaults(config, kwargs: dict) -> dict:
     """`kwargs` with the config's `decoding.beam_size` and `alpha` where not given."""
-    return {"beam_size": config.decoding.beam_size, "alpha": config.decoding.alpha, **kwargs}
+    beam_size, alpha = search_options(config, kwargs.pop("beam_size", None),
+                                      kwargs.pop("alpha", None))
+    return {**kwargs, "beam_size": beam_size, "alpha": alpha}
 
 
 def _pieces(tokenizer, ids, lengths):
