@@ -198,6 +198,7 @@ def test_attention_weights_have_documented_shapes():
     assert np.asarray(cross_weights[0])[0, :, :, 5:].max() < 1e-6  # padded source
 
 
+@pytest.mark.tf_backend_only  # on JAX, the tie_all_embeddings test saves and loads a model
 def test_config_and_keras_round_trips(tmp_path):
     model = tiny(tie_embeddings=True)
     src, tgt = batch(5)

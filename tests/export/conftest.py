@@ -127,17 +127,18 @@ def reload_report(exported, tmp_path_factory):
 
 
 def run_reload_check(export_dir, batches, folder, python=sys.executable, disable_xla=False,
-                     timeout=300):
+                     session_only=False, timeout=300):
     """Runs `reload_check.py` on `batches` ({label: (signature, inputs)}) in a fresh
     process of `python` (e.g. another venv's), with XLA off as in a model server without
-    --xla_cpu_compilation_enabled if `disable_xla`; returns its report."""
+    --xla_cpu_compilation_enabled if `disable_xla`, without `tf.saved_model.load` if
+    `session_only`; returns its report."""
     request = folder / "request.json"
     report = folder / "report.json"
     batches = {label: {"signature": signature,
                        "inputs": [base64.b64encode(_bytes(s)).decode("ascii") for s in inputs]}
                for label, (signature, inputs) in batches.items()}
-    request.write_text(json.dumps({"batches": batches, "disable_xla": disable_xla}),
-                       encoding="utf-8")
+    request.write_text(json.dumps({"batches": batches, "disable_xla": disable_xla,
+                                   "session_only": session_only}), encoding="utf-8")
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
     completed = subprocess.run(
         [python, os.path.join(HERE, "reload_check.py"), str(export_dir),

@@ -9,8 +9,10 @@ Runs each requested batch twice:
 - like a Python user: `tf.saved_model.load(...).signatures[key](inputs=...)`.
 
 REQUEST_JSON: {"batches": {label: {"signature": key, "inputs": [base64 of each input]}},
-"disable_xla": optional bool}. With "disable_xla", XLA compilation is switched off as
-`tensorflow_model_server` does without --xla_cpu_compilation_enabled.
+"disable_xla": optional bool, "session_only": optional bool}. With "disable_xla", XLA
+compilation is switched off as `tensorflow_model_server` does without
+--xla_cpu_compilation_enabled; with "session_only", only the server's way runs
+(python_outputs and python_errors are then empty).
 REPORT_JSON gets:
   core_ops: ops registered by `import tensorflow` alone (before TF Text loads);
   text_ops: ops that `import tensorflow_text` adds;
@@ -146,7 +148,8 @@ def main(export_dir, request_path, report_path):
     batches = {label: (batch["signature"], [base64.b64decode(v) for v in batch["inputs"]])
                for label, batch in request["batches"].items()}
     outputs, errors, signatures = run_in_session(export_dir, batches)
-    python_outputs, python_errors = run_in_python(export_dir, batches)
+    python_outputs, python_errors = ({}, {}) if request.get("session_only") else \
+        run_in_python(export_dir, batches)
     report = {
         "core_ops": sorted(core_ops), "text_ops": sorted(text_ops), "graph_ops": sorted(ops),
         "ops_without_cpu_kernel": sorted(op for op in ops if not has_cpu_kernel(op)),

@@ -26,7 +26,10 @@ pytestmark = [
 def report(tmp_path_factory):
     sentences = [sentence for sentence, _ in CHECKS]
     batches = {"beam": ("serving_default", sentences), "greedy": ("translate_greedy", sentences)}
-    return run_reload_check(SHIPPED, batches, tmp_path_factory.mktemp("shipped"))
+    # The server's loader only: serving_test checks that tf.saved_model.load gives the
+    # same outputs (on a small export), which here would load the model a second time.
+    return run_reload_check(SHIPPED, batches, tmp_path_factory.mktemp("shipped"),
+                            session_only=True)
 
 
 def test_loads_with_only_tensorflow_and_tf_text(report):
@@ -40,8 +43,7 @@ def test_loads_with_only_tensorflow_and_tf_text(report):
 def test_translates_unseen_sentences(report, label):
     translations = [t.decode("utf-8").lower()
                     for t in decode_strings(report["outputs"][label]["translations"])]
-    assert translations == [t.decode("utf-8").lower() for t in
-                            decode_strings(report["python_outputs"][label]["translations"])]
+    assert report["errors"] == {} and len(translations) == len(CHECKS)
     for (sentence, words), translation in zip(CHECKS, translations):
         missing = [w for w in words if w not in translation]
         assert not missing, f"{sentence!r} -> {translation!r} lacks {missing}"
