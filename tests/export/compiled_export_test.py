@@ -109,10 +109,11 @@ def test_without_xla_compilation_the_xla_export_fails_and_the_default_export_wor
     # which keeps the version from loading); the graph-mode export is unaffected
     # (reload_report runs it that way).
     batches = {label: BATCHES[label] for label in ("beam", "greedy", "tokenize")}
-    xla = run_reload_check(exported_xla.path, batches, tmp_path, disable_xla=True)
-    for errors in (xla["errors"], xla["python_errors"]):
-        assert set(errors) == {"beam", "greedy"}
-        assert all("XLA compilation disabled" in e for e in errors.values()), errors
+    # Only the server switches XLA off process-wide: its loader is the one to run.
+    xla = run_reload_check(exported_xla.path, batches, tmp_path, disable_xla=True,
+                           session_only=True)
+    assert set(xla["errors"]) == {"beam", "greedy"}
+    assert all("XLA compilation disabled" in e for e in xla["errors"].values()), xla["errors"]
     assert set(xla["outputs"]) == {"tokenize"}
     assert reload_report["errors"] == reload_report["python_errors"] == {}
     assert set(reload_report["outputs"]) == set(BATCHES)
