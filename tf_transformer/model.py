@@ -11,7 +11,7 @@ from keras import ops
 
 from tf_transformer.architecture import PRESETS, TransformerConfig, preset_config
 from tf_transformer.layers import Decoder, Encoder
-from tf_transformer.layers.initializers import fan_in_uniform
+from tf_transformer.layers.initializers import dense_initializers
 from tf_transformer.layers.layouts import FusedLayout, PackedLayout
 from tf_transformer.layers.masks import (
     attention_mask, beam_history_mask, causal_mask, padding_mask,
@@ -80,13 +80,9 @@ class Transformer(keras.Model):
         )
         self.output_projection = None
         if not (config.tie_embeddings or config.tie_all_embeddings):
-            init = {}  # Keras's defaults, drawn as before, unless nn.Linear's
-            if config.linear_init == "pytorch":
-                init = {"kernel_initializer": fan_in_uniform(config.d_model),
-                        "bias_initializer": fan_in_uniform(config.d_model)}
             self.output_projection = keras.layers.Dense(
                 config.tgt_vocab_size, dtype=self.dtype_policy, name="output_projection",
-                **init,
+                **dense_initializers(config.linear_init, config.d_model),
             )
 
     @classmethod

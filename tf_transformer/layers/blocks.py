@@ -14,7 +14,7 @@ import keras
 from tf_transformer.architecture import check_dimensions, check_linear_init
 from tf_transformer.layers.attention import REFERENCE, MultiHeadAttention
 from tf_transformer.layers.dropout import Dropout
-from tf_transformer.layers.initializers import fan_in_uniform
+from tf_transformer.layers.initializers import dense_initializers
 from tf_transformer.layers.normalization import LayerNormalization
 
 
@@ -59,17 +59,11 @@ class FeedForward(keras.layers.Layer):
         self.activation = keras.activations.get(activation)
         self.linear_init = linear_init
 
-    def _bias(self, fan_in):
-        # Only "pytorch" builds an initializer: each one draws a Keras seed when
-        # made, which would shift the draws of every default model.
-        if self.linear_init == "pytorch":
-            return {"bias_initializer": fan_in_uniform(fan_in)}
-        return {}
-
     def build(self, x_shape):
         self.hidden = keras.layers.Dense(
             self.ff_dim, activation=self.activation, dtype=self.dtype_policy,
-            name="hidden", **self._bias(self.d_model),
+            name="hidden",
+            **dense_initializers(self.linear_init, self.d_model, kernel=False),
         )
         self.hidden.build(x_shape)
         self.hidden_dropout = Dropout(
@@ -77,7 +71,7 @@ class FeedForward(keras.layers.Layer):
         )
         self.projection = keras.layers.Dense(
             self.d_model, dtype=self.dtype_policy, name="projection",
-            **self._bias(self.ff_dim),
+            **dense_initializers(self.linear_init, self.ff_dim, kernel=False),
         )
         self.projection.build((*x_shape[:-1], self.ff_dim))
         self.built = True
