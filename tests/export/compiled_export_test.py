@@ -41,7 +41,10 @@ def exported_xla(run_dir, tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def xla_report(exported_xla, tmp_path_factory):
-    return run_reload_check(exported_xla.path, XLA_BATCHES, tmp_path_factory.mktemp("xla_on"))
+    # The server's loader only: `--xla` exports are for TF Serving (serving_test runs
+    # tf.saved_model.load on the default export), and each loader compiles every shape.
+    return run_reload_check(exported_xla.path, XLA_BATCHES, tmp_path_factory.mktemp("xla_on"),
+                            session_only=True)
 
 
 @pytest.mark.parametrize("size, expected", [
@@ -87,7 +90,7 @@ def test_the_xla_export_translates_like_the_graph_export(xla_report, reload_repo
                 np.testing.assert_allclose(got["values"], output["values"], atol=1e-4)
             else:
                 assert got["values"] == output["values"], (label, name)
-    assert xla_report["errors"] == xla_report["python_errors"] == {}
+    assert xla_report["errors"] == {}
 
 
 def test_only_the_two_searches_are_compiled_and_no_xla_op_is_in_the_graph(xla_report,
