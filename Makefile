@@ -27,7 +27,8 @@ test-tf: $(STAMP)
 # On JAX the tests run the layers op by op, and XLA compiles each op for each new shape:
 # its lowest optimization level compiles them about a quarter faster.
 test-jax: $(STAMP)
-	XLA_FLAGS="--xla_backend_optimization_level=0 $(XLA_FLAGS)" KERAS_BACKEND=jax $(PY) -m pytest -q -n 2 --dist worksteal -m "not tf_backend_only" \
+	XLA_FLAGS="--xla_backend_optimization_level=0 $(XLA_FLAGS)" KERAS_BACKEND=jax \
+		$(PY) -m pytest -q -n 2 --dist worksteal -m "not tf_backend_only" \
 		tests/layers tests/model_test.py
 
 # Offline copy of Multi30k when present; otherwise the official files are downloaded.
