@@ -84,3 +84,24 @@ def test_fused_update_equals_keras_update(name):
     for a, b, start in zip(variables[ours], variables[reference], initial):
         np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-5, atol=1e-6)
         assert not np.allclose(np.asarray(a), start)
+
+
+def test_cosine_schedule_warms_up_then_ends_at_zero_with_the_run():
+    # Written out: linear warm-up over 10 batches x 2 accumulated = 20 Keras
+    # iterations, then half a cosine over the remaining 80 of 100 batches.
+    config = OptimizerConfig(schedule="cosine", learning_rate=1e-3, warmup_steps=10,
+                             gradient_accumulation_steps=2)
+    schedule = make_optimizer(config, total_batches=100)._learning_rate
+    for step in (0, 5, 20, 40, 60, 99, 100, 150):
+        if step <= 20:
+            expected = 1e-3 * step / 20
+        else:
+            expected = 1e-3 * 0.5 * (1 + math.cos(math.pi * min(1.0, (step - 20) / 80)))
+        np.testing.assert_allclose(float(schedule(step)), expected, rtol=1e-5, atol=1e-9)
+
+
+def test_cosine_schedule_needs_the_length_of_the_run():
+    config = OptimizerConfig(schedule="cosine", warmup_steps=100)
+    for total in (None, 100):
+        with pytest.raises(ValueError, match="raise training.epochs"):
+            make_optimizer(config, total_batches=total)

@@ -1,4 +1,5 @@
 import csv
+import math
 import os
 import signal
 import subprocess
@@ -125,8 +126,10 @@ def test_training_batches_are_right_padded(tmp_path):
 @pytest.fixture(scope="module")
 def finished_run(tiny_config, tmp_path_factory):
     """namespace(config, run, history): a run trained without interruption, 2 epochs of
-    5 batches, a backup every 2 batches, the average of both epochs as final weights."""
+    5 batches, a backup every 2 batches, the average of both epochs as final weights,
+    a cosine schedule (its position is part of what a resumed run must restore)."""
     config = tiny_config(training={"epochs": 2, "label_smoothing": 0.1},
+                         optimizer={"schedule": "cosine", "warmup_steps": 2},
                          callbacks={"average_last": 2, "final_weights": "average",
                                     "backup_every_steps": 2})
     run = tmp_path_factory.mktemp("finished") / "run"
@@ -150,7 +153,10 @@ def test_run_directory_records_the_run_and_averages_the_last_epochs(finished_run
         rows = list(csv.DictReader(f))
     assert [row["epoch"] for row in rows] == ["0", "1"]
     assert float(rows[1]["loss"]) == pytest.approx(first.history["loss"][1], rel=1e-6)
-    assert float(rows[1]["learning_rate"]) == pytest.approx(5e-4)
+    # The cosine schedule spans the run (10 batches, 2 of warm-up): zero at its end.
+    assert float(rows[0]["learning_rate"]) == pytest.approx(
+        5e-4 * 0.5 * (1 + math.cos(math.pi * 3 / 8)))
+    assert float(rows[1]["learning_rate"]) == pytest.approx(0.0, abs=1e-12)
     # The final weights are the average of the two epoch checkpoints.
     model = build_model(config.model, FIXTURE_VOCAB_SIZE, FIXTURE_VOCAB_SIZE)
     epochs = []

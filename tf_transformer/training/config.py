@@ -82,13 +82,15 @@ class OptimizerConfig:
     """Adam(W), learning-rate schedule, clipping, gradient accumulation."""
 
     name: Literal["adam", "adamw"] = "adam"  # adamw: decoupled weight decay
-    learning_rate: float = 5e-4  # constant rate, or the peak of inverse_sqrt
+    learning_rate: float = 5e-4  # constant rate, or the peak of inverse_sqrt / cosine
     beta_1: float = 0.9
     beta_2: float = 0.98
     epsilon: float = 1e-9
     weight_decay: float = 0.0  # adamw only; not applied to biases, norms, embeddings
-    schedule: Literal["constant", "inverse_sqrt"] = "constant"  # inverse_sqrt: Noam warm-up
-    warmup_steps: int = 4000  # optimizer updates to reach the peak (inverse_sqrt)
+    # inverse_sqrt: Noam warm-up, then 1/sqrt(step); cosine: warm-up, then down to zero
+    # at the last epoch
+    schedule: Literal["constant", "inverse_sqrt", "cosine"] = "constant"
+    warmup_steps: int = 4000  # optimizer updates to reach the peak (inverse_sqrt, cosine)
     clip_global_norm: Optional[float] = None  # clip gradients to this global norm
     gradient_accumulation_steps: int = 1  # batches per update (>1 accumulates)
 

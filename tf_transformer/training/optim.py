@@ -1,5 +1,7 @@
 """Learning-rate schedule and the optimizer built from a run config."""
 
+from typing import Optional
+
 import keras
 import tensorflow as tf
 
@@ -50,6 +52,23 @@ class InverseSqrtSchedule(keras.optimizers.schedules.LearningRateSchedule):
         }
 
 
+def _cosine_schedule(config: OptimizerConfig, total_batches: Optional[int]):
+    """Linear warm-up to the peak, then half a cosine down to zero at the run's end.
+
+    Keras counts micro-batches when gradients are accumulated, so both lengths are
+    given in batches: `warmup_steps` updates are `warmup_steps x accumulation` batches.
+    """
+    warmup = config.warmup_steps * config.gradient_accumulation_steps
+    if total_batches is None or total_batches <= warmup:
+        raise ValueError(
+            f"The cosine schedule needs more training batches ({total_batches}) than "
+            f"warm-up batches ({warmup}): raise training.epochs or lower "
+            "optimizer.warmup_steps.")
+    return keras.optimizers.schedules.CosineDecay(
+        initial_learning_rate=0.0, decay_steps=total_batches - warmup, alpha=0.0,
+        warmup_target=config.learning_rate, warmup_steps=warmup)
+
+
 class _FusedAdamStep:
     """Adam's update of a variable as one TensorFlow op, `ResourceApplyAdam`.
 
@@ -95,11 +114,17 @@ class AdamW(_FusedAdamStep, keras.optimizers.AdamW):
     applied by Keras before it)."""
 
 
-def make_optimizer(config: OptimizerConfig) -> keras.optimizers.Optimizer:
+def make_optimizer(config: OptimizerConfig,
+                   total_batches: Optional[int] = None) -> keras.optimizers.Optimizer:
     """Adam or AdamW with the schedule, clipping and accumulation of `config`.
 
     The defaults of `OptimizerConfig` give the seed's optimizer:
     `Adam(5e-4, beta_1=0.9, beta_2=0.98, epsilon=1e-9)`, constant rate.
+
+    Args:
+      config: the run's `optimizer` section.
+      total_batches: batches the whole run trains on (epochs x batches per epoch);
+        the `cosine` schedule needs it to end at zero with the run.
     """
     accumulation = config.gradient_accumulation_steps
     learning_rate = config.learning_rate
@@ -107,6 +132,8 @@ def make_optimizer(config: OptimizerConfig) -> keras.optimizers.Optimizer:
         learning_rate = InverseSqrtSchedule(
             config.learning_rate, config.warmup_steps, accumulation
         )
+    elif config.schedule == "cosine":
+        learning_rate = _cosine_schedule(config, total_batches)
     common = dict(
         learning_rate=learning_rate,
         beta_1=config.beta_1,

@@ -13,6 +13,7 @@ import dataclasses
 import itertools
 import os
 import shutil
+from typing import Optional
 
 import keras
 import numpy as np
@@ -43,14 +44,18 @@ def build_training_model(config: RunConfig, src_vocab_size: int,
         remove_padding=config.training.remove_padding and not config.training.jit_compile)
 
 
-def compile_model(model: keras.Model, config: RunConfig) -> None:
+def compile_model(model: keras.Model, config: RunConfig,
+                  steps_per_epoch: Optional[int] = None) -> None:
     """Compiles `model` (built) with the loss, metrics, optimizer and XLA setting of
-    `config`, and creates the optimizer's slots.
+    `config`, and creates the optimizer's slots. `steps_per_epoch` (batches) sets the
+    length of the `cosine` schedule with `training.epochs`.
 
     Under `mixed_float16` Keras wraps the optimizer in a `LossScaleOptimizer`.
     """
     model.compile(
-        optimizer=make_optimizer(config.optimizer),
+        optimizer=make_optimizer(
+            config.optimizer,
+            steps_per_epoch and steps_per_epoch * config.training.epochs),
         loss=MaskedCrossEntropy(config.training.label_smoothing),
         metrics=[MaskedAccuracy(), Perplexity()],
         jit_compile=config.training.jit_compile,
@@ -228,21 +233,20 @@ def _fit(config: RunConfig, run_dir: str, verbose):
     strategy = make_strategy(config.training.distribution)
     config, corpus, tokenizers, make_train, validation = _datasets(config, run_dir)
     source_tokenizer, target_tokenizer = tokenizers
+    steps_per_epoch = config.training.steps_per_epoch or _count_batches(make_train())
+    # Keras warns about running out of data when it has to find the end itself.
+    validation_steps = config.training.validation_steps or _count_batches(validation)
     # Seeded after the data is ready: building the TFDS dataset (first run only)
     # draws random numbers too.
     keras.utils.set_random_seed(config.training.seed)
     with strategy.scope():
         model = build_training_model(config, source_tokenizer.vocab_size,
                                      target_tokenizer.vocab_size)
-        compile_model(model, config)
+        compile_model(model, config, steps_per_epoch)
     weights = cb.ModelWeights(model, SAMPLE_INPUTS)
     backup = cb.TrainingBackup(os.path.join(run_dir, "backup"),
                                config.callbacks.backup_every_steps)
     callbacks = _callbacks(config, run_dir, model, weights, tokenizers, corpus, backup)
-
-    steps_per_epoch = config.training.steps_per_epoch or _count_batches(make_train())
-    # Keras warns about running out of data when it has to find the end itself.
-    validation_steps = config.training.validation_steps or _count_batches(validation)
     done = backup.restore(model)
     epochs = config.training.epochs
     epoch, batch = divmod(done, steps_per_epoch)
