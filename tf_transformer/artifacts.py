@@ -169,6 +169,39 @@ def load_run(run_dir: str, weights: str | None = None):
     return model, source_tokenizer, target_tokenizer
 
 
+def load_ensemble(run_dirs):
+    """(`Ensemble` of the runs' final weights, source_tokenizer, target_tokenizer).
+
+    The runs must have learned the same vocabularies (their `RUN/vocab` models are
+    compared byte for byte): one pair of tokenizers translates for every member. Runs on
+    the same data with the same `data` settings learn identical ones.
+    """
+    from tf_transformer.data.prepare import VOCAB_DIR, vocabulary_files
+    from tf_transformer.decoding.ensemble import Ensemble
+
+    loaded = [load_run(run_dir) for run_dir in run_dirs]
+    first = run_dirs[0]
+    first_config = load_run_config(first)
+    for run_dir in run_dirs[1:]:
+        config = load_run_config(run_dir)
+        ours = vocabulary_files(first_config.data, os.path.join(first, VOCAB_DIR))
+        theirs = vocabulary_files(config.data, os.path.join(run_dir, VOCAB_DIR))
+        same = config.data.lowercase == first_config.data.lowercase and all(
+            _read(a) == _read(b) for a, b in zip(ours, theirs))
+        if not same:
+            raise UserError(
+                f"{run_dir} and {first} tokenize differently ({', '.join(theirs)} vs "
+                f"{', '.join(ours)}, lowercase {config.data.lowercase} vs "
+                f"{first_config.data.lowercase}): ensemble members need the same "
+                "vocabularies. Train them with the same data section.")
+    return (Ensemble([model for model, _, _ in loaded]), *loaded[0][1:])
+
+
+def _read(path: str) -> bytes:
+    with open(path, "rb") as f:
+        return f.read()
+
+
 def _not_an_export(export_dir, missing) -> str:
     return (f"{', '.join(missing)} not found: {export_dir} must be a version folder written "
             "by `tf-transformer export` (e.g. saved_models/multi30k_de_en/1).")

@@ -4,11 +4,16 @@ import os
 import shutil
 import sys
 
+import numpy as np
 import pytest
+import tensorflow as tf
 
 from tf_transformer import cli
 from tf_transformer.decoding import run as decoding_run
+from tf_transformer.decoding.ensemble import Ensemble
 from tf_transformer.decoding.translator import Translator
+from tf_transformer.errors import UserError
+from tf_transformer.model import Transformer
 from tf_transformer.training import config as run_config
 
 LINES = ["ein Mann fährt Fahrrad.", "", "die Frau läuft im Park.", "Kind."]
@@ -125,16 +130,23 @@ def test_plot_writes_a_png_per_layer_and_kind(run, tmp_path, capsys):
     assert capsys.readouterr().err == error
 
 
-def test_from_run_dir_restores_the_translator(toy_translator, tmp_path):
+def _write_run(translator, folder, model=None):
+    """A run directory holding the toy translator's tokenizers and `model`'s weights
+    (default: the translator's); returns its config."""
     config = run_config.from_dict({"model": {"preset": "tiny", "max_length": 40},
                                    "data": {"vocab_size": 360, "max_length": 40}})
-    run_config.dump(config, str(tmp_path / "config.yaml"))
-    os.makedirs(tmp_path / "vocab")
-    for lang, tokenizer in (("de", toy_translator.source_tokenizer),
-                            ("en", toy_translator.target_tokenizer)):
+    run_config.dump(config, str(folder / "config.yaml"))
+    os.makedirs(folder / "vocab")
+    for lang, tokenizer in (("de", translator.source_tokenizer),
+                            ("en", translator.target_tokenizer)):
         shutil.copy(tokenizer.model_file.asset_path.numpy().decode(),
-                    tmp_path / "vocab" / f"{lang}.cased.360.model")
-    toy_translator.model.save_weights(str(tmp_path / "model.weights.h5"))
+                    folder / "vocab" / f"{lang}.cased.360.model")
+    (model or translator.model).save_weights(str(folder / "model.weights.h5"))
+    return config
+
+
+def test_from_run_dir_restores_the_translator(toy_translator, tmp_path):
+    config = _write_run(toy_translator, tmp_path)
     restored = Translator.from_run_dir(str(tmp_path), max_length_ratio=1.0,
                                        max_length_offset=4)
     assert restored.translate(LINES, beam_size=2) == toy_translator.translate(LINES, beam_size=2)
@@ -156,3 +168,41 @@ def test_evaluate_uncached_and_xla_flags_reach_the_translator(run, monkeypatch, 
     run("evaluate", ["--beam-size", "1", "--uncached", "--xla", "--limit", "1",
                      "--output-dir", str(tmp_path / "eval")])
     assert run.calls[-1] == {"jit_compile": True, "use_cache": False}
+
+
+def test_evaluate_decodes_several_runs_as_one_ensemble(toy_translator, tmp_path, monkeypatch,
+                                                       capsys):
+    first, second, other = (tmp_path / name for name in ("a", "b", "other"))
+    _write_run(toy_translator, first)
+    tf.keras.utils.set_random_seed(5)
+    model = Transformer.from_preset("tiny", src_vocab_size=toy_translator.model.config
+                                    .src_vocab_size, tgt_vocab_size=toy_translator.model
+                                    .config.tgt_vocab_size, max_length=40)
+    model((np.ones((1, 3), np.int32), np.ones((1, 2), np.int32)))
+    _write_run(toy_translator, second, model)
+    ensemble = Translator.from_run_dirs([str(first), str(second)], beam_size=2)
+    expected = Translator(Ensemble([toy_translator.model, model]),
+                          toy_translator.source_tokenizer, toy_translator.target_tokenizer,
+                          beam_size=2).translate(LINES)
+    assert ensemble.translate(LINES) == expected
+    # A run with itself translates as the run alone (the mean of one distribution).
+    twice = Translator.from_run_dirs([str(first), str(first)], max_length_ratio=1.0,
+                                     max_length_offset=4, beam_size=2)
+    assert twice.translate(LINES) == toy_translator.translate(LINES, beam_size=2)
+
+    monkeypatch.setattr(decoding_run, "split_pairs",
+                        lambda config, split: ("test", LINES, LINES))
+    assert cli.main(["evaluate", "--model", str(first), "--model", str(second),
+                     "--beam-size", "2"]) == 0
+    assert f"ensemble of {first}, {second}" in capsys.readouterr().out
+    eval_dir = first / "eval" / "ensemble-a+b"
+    assert (eval_dir / "test.beam2.txt").read_text(encoding="utf-8").splitlines() == expected
+
+    # Members must tokenize alike; an ensemble takes runs, each with its final weights.
+    _write_run(toy_translator, other)
+    shutil.copy(first / "vocab" / "de.cased.360.model", other / "vocab" / "en.cased.360.model")
+    with pytest.raises(UserError, match="tokenize differently"):
+        Translator.from_run_dirs([str(first), str(other)])
+    assert cli.main(["evaluate", "--model", str(first), "--model", str(second),
+                     "--weights", str(first / "model.weights.h5")]) == 2
+    assert "--weights takes one run" in capsys.readouterr().err

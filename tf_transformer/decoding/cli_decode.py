@@ -3,7 +3,9 @@
 --model PATH takes a training run directory, an exported version
 (saved_models/NAME/VERSION) or a servable folder (saved_models/NAME: its highest
 version); --run RUN is the older spelling for a run. With neither, the shipped model
-saved_models/multi30k_de_en is used (see `tf_transformer.artifacts`).
+saved_models/multi30k_de_en is used (see `tf_transformer.artifacts`). --model given
+several times names training runs decoded as one ensemble (`decoding.ensemble`: the
+mean of their next-token probabilities), each with its final weights.
 
   tf-transformer evaluate [--model PATH] [--split NAME | --source FILE --reference FILE]
                           [--beam-size K] [--alpha A]
@@ -51,11 +53,12 @@ from tf_transformer.text import read_lines
 
 def _add_decoding_arguments(parser: argparse.ArgumentParser, default_beam=None) -> None:
     where = parser.add_mutually_exclusive_group()
-    where.add_argument("--model", default=None,
+    where.add_argument("--model", default=None, action="append",
                        help="a training run directory, an export version folder "
                             "(saved_models/NAME/VERSION) or a model folder (saved_models/NAME: "
                             "its highest version); default: the shipped "
-                            "saved_models/multi30k_de_en")
+                            "saved_models/multi30k_de_en. Repeated: training runs decoded "
+                            "as one ensemble")
     where.add_argument("--run", default=None, help="training run directory (as --model)")
     parser.add_argument("--weights", default=None,
                         help="weights file of a run (default: the run's final weights)")
@@ -72,8 +75,19 @@ def _add_decoding_arguments(parser: argparse.ArgumentParser, default_beam=None) 
 
 
 def _locate(args) -> artifacts.ModelLocation:
-    """The model of --model/--run; also sets unset search options from its config."""
-    location = artifacts.locate(args.model or args.run)
+    """The model of --model/--run (the first member of an ensemble); also sets unset
+    search options from its config and `args.members`, the ensemble's runs."""
+    members = [artifacts.locate(path) for path in args.model or [args.run]]
+    location = members[0]
+    args.members = [member.path for member in members]
+    if len(members) > 1:
+        exports = [member.path for member in members if member.kind != "run"]
+        if exports:
+            raise UserError("An ensemble (--model given more than once) takes training runs; "
+                            f"{', '.join(exports)} is an export.")
+        if args.weights:
+            raise UserError("--weights takes one run; an ensemble uses each run's final "
+                            "weights (RUN/model.weights.h5).")
     if args.weights and location.kind != "run":
         raise UserError("--weights needs a training run (--model RUN or --run RUN); "
                         f"{location.path} is an export.")
@@ -98,6 +112,9 @@ def _translator(args, location, use_cache: bool = True, served: bool = False):
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s: %(message)s")
     from tf_transformer.decoding.translator import Translator
 
+    if len(args.members) > 1:
+        return Translator.from_run_dirs(args.members, jit_compile=args.xla,
+                                        use_cache=use_cache)
     if location.kind == "run":
         return Translator.from_run_dir(location.path, weights=args.weights,
                                        jit_compile=args.xla, use_cache=use_cache)
@@ -153,19 +170,25 @@ def run_evaluate(args) -> int:
     translator = _translator(args, location, use_cache=not args.uncached, served=True)
     beam_sizes = (1,) if args.beam_size == 1 else (1, args.beam_size)
     runs = evaluate(translator, sources, references, beam_sizes, args.alpha, args.batch_size)
-    print(f"{split}: {len(sources)} sentences, {location.kind} {location.path}")
+    print(f"{split}: {len(sources)} sentences, {location.kind} "
+          + (f"ensemble of {', '.join(args.members)}" if len(args.members) > 1
+             else location.path))
     for run in runs:
         print(run.summary())
     print(f"sacreBLEU signature: {runs[0].scores['bleu_signature']}")
     print(f"chrF signature: {runs[0].scores['chrf_signature']}")
-    paths = write_results(runs, args.output_dir or _eval_dir(location), split,
+    paths = write_results(runs, args.output_dir or _eval_dir(location, args.members), split,
                           sources, references)
     print("wrote " + ", ".join(paths))
     return 0
 
 
-def _eval_dir(location: artifacts.ModelLocation) -> str:
-    """RUN/eval; an export's folder stays as exported (TF Serving may be reading it)."""
+def _eval_dir(location: artifacts.ModelLocation, members) -> str:
+    """RUN/eval (an ensemble: RUN/eval/ensemble-RUN+RUN2..., RUN its first member);
+    an export's folder stays as exported (TF Serving may be reading it)."""
+    if len(members) > 1:
+        names = "+".join(os.path.basename(os.path.normpath(m)) for m in members)
+        return os.path.join(location.path, "eval", f"ensemble-{names}")
     if location.kind == "run":
         return os.path.join(location.path, "eval")
     version_dir = os.path.abspath(location.path)

@@ -32,9 +32,11 @@ def uncached_step(model):
 
 
 def uncached_cache(memory, source_ids, max_length, beam_size: int = 1):
-    """The initial cache of `uncached_step(model)`: (B * K, T) tokens, memory and source
-    ids, each row repeated for the K beams (see `uncached_reorder`)."""
-    memory, source_ids = (tf.repeat(x, beam_size, axis=0) for x in (memory, source_ids))
+    """The initial cache of `uncached_step(model)`: (B * K, T) tokens, memory (a tensor,
+    or a nest of them for an `Ensemble`) and source ids, each row repeated for the K
+    beams (see `uncached_reorder`)."""
+    memory, source_ids = tf.nest.map_structure(lambda x: tf.repeat(x, beam_size, axis=0),
+                                               (memory, source_ids))
     tokens = tf.zeros([tf.shape(source_ids)[0], max_length], tf.int32)
     return {"tokens": tokens, "memory": memory, "source_ids": source_ids}
 

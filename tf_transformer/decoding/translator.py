@@ -55,7 +55,7 @@ class Translator:
     """Translates lists of strings with cached greedy or beam search.
 
     Args:
-      model: a built `Transformer`.
+      model: a built `Transformer`, or an `Ensemble` of them.
       source_tokenizer, target_tokenizer: `tf_transformer.data.Tokenizer`s (anything
         with `tokenize`, `detokenize` and `id_to_token`).
       max_length_ratio, max_length_offset: output-length limit relative to the source.
@@ -92,6 +92,14 @@ class Translator:
         `kwargs` go to the constructor."""
         return cls(*artifacts.load_run(run_dir, weights),
                    **_search_defaults(artifacts.load_run_config(run_dir), kwargs))
+
+    @classmethod
+    def from_run_dirs(cls, run_dirs, **kwargs) -> "Translator":
+        """An ensemble (`tf_transformer.decoding.ensemble`) of training runs, each with
+        its final weights, searching as the first run's `decoding` section says unless
+        `kwargs` say otherwise."""
+        return cls(*artifacts.load_ensemble(list(run_dirs)),
+                   **_search_defaults(artifacts.load_run_config(run_dirs[0]), kwargs))
 
     @classmethod
     def from_export(cls, export_dir: str, **kwargs) -> "Translator":

@@ -1,0 +1,92 @@
+"""Ensembles of tiny random Transformers: the mean of the members' probabilities, through
+teacher forcing, cached steps and both searches."""
+import numpy as np
+import pytest
+import tensorflow as tf
+from scipy.special import log_softmax, logsumexp
+
+from tf_transformer.decoding.ensemble import Ensemble
+from tf_transformer.decoding.generate import translate_ids
+from tf_transformer.model import Transformer
+from tf_transformer.special_tokens import BOS_ID, EOS_ID
+
+SOURCE = np.array([[BOS_ID, 5, 9, 7, 11, 6, EOS_ID],
+                   [BOS_ID, 8, EOS_ID, 0, 0, 0, 0],
+                   [BOS_ID, 4, 4, 12, EOS_ID, 0, 0]], np.int32)
+TARGET = np.array([[BOS_ID, 4, 5, 6, 7, 8], [BOS_ID, 9, 10, 3, 0, 0],
+                   [BOS_ID, 12, 4, 4, 4, 13]], np.int32)
+
+
+def _member(seed, **overrides):
+    tf.keras.utils.set_random_seed(seed)
+    model = Transformer.from_preset("tiny", src_vocab_size=16, tgt_vocab_size=14,
+                                    max_length=24, **overrides)
+    model((SOURCE, TARGET))
+    # Ends hypotheses at different steps (as in generate_test).
+    model.output_projection.bias.assign(tf.one_hot(EOS_ID, 14) * (1.0 + seed))
+    return model
+
+
+@pytest.fixture(scope="module")
+def members():
+    # Different sizes too: members share vocabularies and positions, nothing else.
+    return _member(0), _member(1, num_decoder_layers=1, ff_dim=48)
+
+
+def test_teacher_forced_ensemble_is_the_mean_of_the_members_probabilities(members):
+    ensemble = Ensemble(members)
+    memory, _ = ensemble.encode(SOURCE, training=False)
+    log_probs, _, cross = ensemble.decode(TARGET, memory, SOURCE, training=False)
+    logits = [m.decode(TARGET, m.encode(SOURCE)[0], SOURCE)[0].numpy() for m in members]
+    expected = logsumexp(np.stack([log_softmax(z, axis=-1) for z in logits]), axis=0) \
+        - np.log(2)
+    np.testing.assert_allclose(log_probs.numpy(), expected, atol=1e-5)
+    np.testing.assert_allclose(np.exp(log_probs.numpy()).sum(-1), 1.0, atol=1e-5)
+    # The attention weights shown are the first member's.
+    first = members[0].decode(TARGET, memory[0], SOURCE, training=False)[2]
+    np.testing.assert_allclose(cross[0].numpy(), first[0].numpy(), atol=1e-6)
+
+
+def test_cached_steps_give_the_teacher_forced_ensemble_at_every_position(members):
+    ensemble = Ensemble(members)
+    memory, _ = ensemble.encode(SOURCE, training=False)
+    full, _, _ = ensemble.decode(TARGET, memory, SOURCE, training=False)
+    cache = ensemble.init_cache(memory, SOURCE, 8)
+    for index in range(TARGET.shape[1]):
+        log_probs, cache = ensemble.decode_step(TARGET[:, index:index + 1], cache,
+                                                tf.constant(index))
+        rows = [0, 2] if index >= 4 else [0, 1, 2]  # row 1 is padding from position 4
+        np.testing.assert_allclose(log_probs.numpy()[rows], full.numpy()[rows, index],
+                                   atol=1e-4)
+
+
+@pytest.mark.parametrize("beam_size", [1, 3])
+def test_cached_ensemble_search_equals_uncached_search(members, beam_size):
+    ensemble = Ensemble(members)
+    cached = translate_ids(ensemble, SOURCE, beam_size, alpha=0.6)
+    uncached = translate_ids(ensemble, SOURCE, beam_size, alpha=0.6, use_cache=False)
+    np.testing.assert_array_equal(cached.ids, uncached.ids)
+    np.testing.assert_allclose(cached.scores, uncached.scores, atol=1e-4)
+    # The ensemble is a model of its own: it does not just copy one member's output.
+    alone = [translate_ids(m, SOURCE, beam_size, alpha=0.6).scores for m in members]
+    assert not any(np.allclose(cached.scores, s, atol=1e-4) for s in alone)
+
+
+@pytest.mark.parametrize("beam_size", [1, 3])
+def test_an_ensemble_of_copies_of_one_model_searches_as_that_model(members, beam_size):
+    model = members[0]
+    alone = translate_ids(model, SOURCE, beam_size, alpha=0.6)
+    for copies in (1, 2):
+        together = translate_ids(Ensemble([model] * copies), SOURCE, beam_size, alpha=0.6)
+        np.testing.assert_array_equal(together.ids, alone.ids)
+        np.testing.assert_array_equal(together.lengths, alone.lengths)
+        np.testing.assert_allclose(together.scores, alone.scores, atol=1e-5)
+
+
+def test_members_must_share_vocabularies_and_positions(members):
+    other = Transformer.from_preset("tiny", src_vocab_size=16, tgt_vocab_size=15,
+                                    max_length=24)
+    with pytest.raises(ValueError, match="share tgt_vocab_size: member 1 has 14, member 2 15"):
+        Ensemble([members[0], other])
+    with pytest.raises(ValueError, match="at least one member"):
+        Ensemble([])
