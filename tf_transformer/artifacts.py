@@ -24,6 +24,8 @@ An exported version (`tf-transformer export`, `tf_transformer.export.exporter`):
     VERSION/assets/config.yaml the run config; its `decoding` section is the search
                                `serving_default` runs
     VERSION/assets/*.model     the SentencePiece models (same names as in RUN/vocab/)
+    VERSION/assets/member2.yaml, member3.yaml ...  an ensemble's other runs' configs
+                               (`decoding.ensemble`; config.yaml is the first member's)
 
 `tf-transformer translate | evaluate | plot --model PATH` accept any of
 
@@ -119,6 +121,22 @@ def weight_key(variable) -> str:
     """A Keras variable's path without the model's own name ("transformer_2/"), which
     depends on how many models the process has built."""
     return variable.path.split("/", 1)[-1]
+
+
+def keyed_weights(model) -> dict:
+    """A `Transformer`'s weights by `weight_key`; an `Ensemble`'s by "member1/" ...
+    "memberN/" + `weight_key`: the keys under which an export stores them."""
+    members = getattr(model, "members", None)
+    if members is None:
+        return {weight_key(v): v for v in model.weights}
+    return {f"member{i}/{weight_key(v)}": v
+            for i, member in enumerate(members, 1) for v in member.weights}
+
+
+def member_config_file(index: int) -> str:
+    """The assets file with the run config of an exported ensemble's member `index`
+    (2, 3, ...; member 1's is config.yaml)."""
+    return f"member{index}.yaml"
 
 
 def build_tokenizers(config, vocab_dir: str):
@@ -219,7 +237,8 @@ def load_export_config(export_dir: str):
 
 
 def load_export(export_dir: str):
-    """(model, source_tokenizer, target_tokenizer) of a version written by `export`.
+    """(model, source_tokenizer, target_tokenizer) of a version written by `export`; the
+    model is an `Ensemble` when the version was exported from several runs.
 
     TF Serving needs only the SavedModel's signatures; Python users who want more than
     strings (scores of every hypothesis, attention weights, fine-tuning) get the Keras
@@ -237,6 +256,7 @@ def load_export(export_dir: str):
     import tensorflow as tf
 
     from tf_transformer.data.prepare import vocabulary_files
+    from tf_transformer.training import config as run_config
 
     config = load_export_config(export_dir)
     assets = os.path.join(export_dir, ASSETS_DIR)
@@ -244,10 +264,18 @@ def load_export(export_dir: str):
     if missing:
         raise FileNotFoundError(_not_an_export(export_dir, missing))
     model, source_tokenizer, target_tokenizer = _build(config, assets)
+    members = [model]
+    while os.path.exists(path := os.path.join(assets, member_config_file(len(members) + 1))):
+        members.append(build_model(run_config.load(path).model, source_tokenizer.vocab_size,
+                                   target_tokenizer.vocab_size))
+    if len(members) > 1:
+        from tf_transformer.decoding.ensemble import Ensemble
+
+        model = Ensemble(members)
     # The same object path as `TranslationModule.model_variables`, so the read matches
     # each saved variable to this model's by its key.
     checkpoint = tf.train.Checkpoint(
-        model_variables={weight_key(v): v.value for v in model.weights})
+        model_variables={key: v.value for key, v in keyed_weights(model).items()})
     status = checkpoint.read(os.path.join(export_dir, "variables", "variables"))
     try:
         status.assert_existing_objects_matched()

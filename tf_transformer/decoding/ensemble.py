@@ -47,10 +47,6 @@ class Ensemble:
         the same for every member."""
         return self.members[0].config
 
-    @property
-    def variables(self) -> list:
-        return [v for member in self.members for v in member.variables]
-
     def encode(self, source_ids, training=None):
         """`(memories: N-tuple of (B, S, D), the first member's self-attention weights)`."""
         encoded = [member.encode(source_ids, training=training) for member in self.members]

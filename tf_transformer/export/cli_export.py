@@ -1,13 +1,17 @@
 """`tf-transformer export`: a training run as a versioned SavedModel for TF Serving.
 
-  tf-transformer export --run RUN --name NAME [--version N] [--beam-size K] [--alpha A]
-                        [--output-dir saved_models] [--weights FILE] [--overwrite] [--xla]
+  tf-transformer export --run RUN [--run RUN2 ...] --name NAME [--version N]
+                        [--beam-size K] [--alpha A] [--output-dir saved_models]
+                        [--weights FILE] [--overwrite] [--xla]
 
 Writes saved_models/NAME/VERSION/ (VERSION: one more than the highest existing) and
 saved_models/NAME/keras/VERSION.keras; see `tf_transformer.export.exporter` for the
 layout and the README section "Serve with TF Serving" for serving it. Search
 defaults come from the run config's `decoding` section (beam 4, alpha 0.6); the
 export's assets/config.yaml is the run config with the search it serves there.
+Several --run give one SavedModel that decodes the runs as an ensemble
+(`decoding.ensemble`), each with its final weights; the first run's config sets the
+search, the others' are kept as assets/member2.yaml, member3.yaml ...
 """
 
 import argparse
@@ -15,7 +19,8 @@ import dataclasses
 import os
 import tempfile
 
-from tf_transformer.artifacts import CONFIG_FILE, ExportError, load_run, load_run_config
+from tf_transformer.artifacts import (CONFIG_FILE, ExportError, load_ensemble, load_run,
+                                     load_run_config, member_config_file)
 from tf_transformer.data.prepare import warmup_sentences
 from tf_transformer.decoding.run import search_options
 from tf_transformer.export.exporter import export
@@ -24,7 +29,9 @@ from tf_transformer.training import config as run_config
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--run", required=True, help="training run directory")
+    parser.add_argument("--run", required=True, action="append",
+                        help="training run directory; repeated: the runs' ensemble (runs "
+                             "trained with the same vocabularies)")
     parser.add_argument("--name", required=True,
                         help="servable name, e.g. multi30k_de_en (TF Serving's --model_name)")
     parser.add_argument("--version", type=int, default=None,
@@ -38,7 +45,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--output-dir", default="saved_models",
                         help="folder of the servables (default saved_models)")
     parser.add_argument("--weights", default=None,
-                        help="weights file (default: the run's final weights)")
+                        help="weights file of a single run (default: the run's final weights)")
     parser.add_argument("--overwrite", action="store_true",
                         help="replace the version if it exists (default: refuse)")
     parser.add_argument("--xla", action="store_true",
@@ -51,14 +58,21 @@ def run(args: argparse.Namespace) -> int:
     """Exports the run; returns the exit status (mistakes raise `ExportError`)."""
     if args.beam_size is not None and args.beam_size < 1:
         raise ExportError(f"--beam-size must be >= 1, got {args.beam_size}.")
+    if args.weights and len(args.run) > 1:
+        raise ExportError("--weights takes a single --run; an ensemble exports each run's "
+                          "final weights (RUN/model.weights.h5).")
     try:
         # Fail before the slow part: a taken version, a bad name, a folder that is no run.
         base_dir = servable_dir(args.output_dir, args.name)
         resolve_version(base_dir, args.version, args.overwrite)
-        config = load_run_config(args.run)
+        configs = [load_run_config(run_dir) for run_dir in args.run]
+        config = configs[0]
         beam_size, alpha = search_options(config, args.beam_size, args.alpha)
-        print(f"Loading {args.run} ...", flush=True)
-        model, source_tokenizer, target_tokenizer = load_run(args.run, args.weights)
+        print(f"Loading {', '.join(args.run)} ...", flush=True)
+        if len(args.run) > 1:
+            model, source_tokenizer, target_tokenizer = load_ensemble(args.run)
+        else:
+            model, source_tokenizer, target_tokenizer = load_run(args.run[0], args.weights)
         print(f"Writing {base_dir}/ ...", flush=True)
         with tempfile.TemporaryDirectory() as folder:
             # The export records the search it serves: `Translator.from_export` and
@@ -66,16 +80,22 @@ def run(args: argparse.Namespace) -> int:
             served_config = os.path.join(folder, CONFIG_FILE)
             run_config.dump(dataclasses.replace(
                 config, decoding=run_config.DecodingConfig(beam_size, alpha)), served_config)
+            assets = [served_config]
+            for index, member_config in enumerate(configs[1:], 2):
+                assets.append(os.path.join(folder, member_config_file(index)))
+                run_config.dump(member_config, assets[-1])
             result = export(
                 model, source_tokenizer, target_tokenizer, args.output_dir, args.name,
-                warmup_sentences=warmup_sentences(args.run, config),
+                warmup_sentences=warmup_sentences(args.run[0], config),
                 version=args.version, overwrite=args.overwrite, beam_size=beam_size,
-                alpha=alpha, assets=[served_config], jit_compile=args.xla)
+                alpha=alpha, assets=assets, jit_compile=args.xla)
     except (FileNotFoundError, FileExistsError, ValueError) as error:
         raise ExportError(str(error)) from error
     print(f"SavedModel: {result.path} (serving_default: beam {beam_size}, "
-          f"alpha {alpha}; translate_greedy; tokenize)")
-    print(f"Keras model: {result.keras_path}")
+          f"alpha {alpha}; translate_greedy; tokenize)"
+          + (f"; an ensemble of {len(args.run)} runs" if len(args.run) > 1 else ""))
+    print(f"Keras model{'s' if len(result.keras_paths) > 1 else ''}: "
+          f"{', '.join(result.keras_paths)}")
     print(f"Serve it with TF Serving >= 2.20, model base path {os.path.abspath(base_dir)} "
           "(README: Serve with TF Serving).")
     if args.xla:

@@ -9,6 +9,7 @@ Layout under `output_dir` (default `saved_models/`):
         assets/                 the SentencePiece models and the run config
         assets.extra/tf_serving_warmup_requests
       keras/VERSION.keras       the same weights for Keras users who fine-tune
+                                (an ensemble: VERSION-member1.keras, VERSION-member2.keras...)
 
 TF Serving treats only children with integer names as versions, so `keras/` and the
 hidden `.tmp-*` folders of exports in progress are never loaded. Everything of a
@@ -30,7 +31,7 @@ from tf_transformer.export.warmup import write_warmup_file
 class ExportResult(NamedTuple):
     version: int
     path: str  # NAME/VERSION, the SavedModel
-    keras_path: str  # NAME/keras/VERSION.keras
+    keras_paths: tuple  # NAME/keras/VERSION.keras, or one per member of an ensemble
 
 
 def export(model, source_tokenizer, target_tokenizer, output_dir: str, name: str, *,
@@ -40,7 +41,7 @@ def export(model, source_tokenizer, target_tokenizer, output_dir: str, name: str
     """Exports `model` and its tokenizers as `output_dir/name/VERSION`.
 
     Args:
-      model: a built `Transformer`.
+      model: a built `Transformer`, or an `Ensemble` of them.
       source_tokenizer, target_tokenizer: the run's `Tokenizer`s.
       output_dir: folder of the servables, e.g. "saved_models".
       name: servable name (TF Serving's `--model_name`), e.g. "multi30k_de_en".
@@ -63,6 +64,10 @@ def export(model, source_tokenizer, target_tokenizer, output_dir: str, name: str
         tf.saved_model.save(module, tmp_dir, signatures=module.signatures())
         write_warmup_file(tmp_dir, name, warmup_sentences)
     # After the version is in place: a copy never exists without its SavedModel.
-    keras_path = os.path.join(base_dir, "keras", f"{version}.keras")
-    atomic.replace_file(model.save, keras_path)
-    return ExportResult(version, os.path.join(base_dir, str(version)), keras_path)
+    members = getattr(model, "members", None)
+    names = ([f"{version}-member{i}" for i in range(1, len(members) + 1)] if members
+             else [str(version)])
+    keras_paths = tuple(os.path.join(base_dir, "keras", f"{name}.keras") for name in names)
+    for member, path in zip(members or [model], keras_paths):
+        atomic.replace_file(member.save, path)
+    return ExportResult(version, os.path.join(base_dir, str(version)), keras_paths)

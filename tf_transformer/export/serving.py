@@ -37,7 +37,7 @@ one-by-one translation.
 
 import tensorflow as tf
 
-from tf_transformer.artifacts import weight_key
+from tf_transformer.artifacts import keyed_weights
 from tf_transformer.decoding.generate import translate_ids
 from tf_transformer.decoding.sources import prepare_sources
 from tf_transformer.export.compiled_search import compiled_translate_ids
@@ -61,7 +61,7 @@ class TranslationModule(tf.Module):
     """A `Transformer` and its tokenizers as a servable with batched string signatures.
 
     Args:
-      model: a built `Transformer`.
+      model: a built `Transformer`, or an `Ensemble` of them (`decoding.ensemble`).
       source_tokenizer, target_tokenizer: `tf_transformer.data.tokenizer.Tokenizer`s
         (their SentencePiece models become SavedModel assets).
       beam_size: K of `serving_default`; 1 makes it greedy.
@@ -118,7 +118,7 @@ class TranslationModule(tf.Module):
         used = {id(v): v for function in concrete.values() for v in function.variables}
         # Keyed by Keras variable path, so that `load_export` can give the weights back
         # to a Keras model.
-        self.model_variables = {weight_key(v): v.value for v in self.model.variables
+        self.model_variables = {key: v.value for key, v in keyed_weights(self.model).items()
                                 if id(v.value) in used}
         unnamed = used.keys() - {id(v) for v in self.model_variables.values()}
         if unnamed:
