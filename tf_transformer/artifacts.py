@@ -197,7 +197,6 @@ def load_ensemble(run_dirs):
     from tf_transformer.data.prepare import VOCAB_DIR, vocabulary_files
     from tf_transformer.decoding.ensemble import Ensemble
 
-    loaded = [load_run(run_dir) for run_dir in run_dirs]
     first = run_dirs[0]
     first_config = load_run_config(first)
     for run_dir in run_dirs[1:]:
@@ -212,6 +211,7 @@ def load_ensemble(run_dirs):
                 f"{', '.join(ours)}, lowercase {config.data.lowercase} vs "
                 f"{first_config.data.lowercase}): ensemble members need the same "
                 "vocabularies. Train them with the same data section.")
+    loaded = [load_run(run_dir) for run_dir in run_dirs]
     return (Ensemble([model for model, _, _ in loaded]), *loaded[0][1:])
 
 
