@@ -25,7 +25,7 @@ An exported version (`tf-transformer export`, `tf_transformer.export.exporter`):
                                `serving_default` runs
     VERSION/assets/*.model     the SentencePiece models (same names as in RUN/vocab/)
     VERSION/assets/member2.yaml, member3.yaml ...  an ensemble's other runs' configs
-                               (`decoding.ensemble`; config.yaml is the first member's)
+                               (`tf_transformer.ensemble`; config.yaml is the first member's)
 
 `tf-transformer translate | evaluate | plot --model PATH` accept any of
 
@@ -195,7 +195,7 @@ def load_ensemble(run_dirs):
     the same data with the same `data` settings learn identical ones.
     """
     from tf_transformer.data.prepare import VOCAB_DIR, vocabulary_files
-    from tf_transformer.decoding.ensemble import Ensemble
+    from tf_transformer.ensemble import Ensemble
 
     first = run_dirs[0]
     first_config = load_run_config(first)
@@ -269,7 +269,7 @@ def load_export(export_dir: str):
         members.append(build_model(run_config.load(path).model, source_tokenizer.vocab_size,
                                    target_tokenizer.vocab_size))
     if len(members) > 1:
-        from tf_transformer.decoding.ensemble import Ensemble
+        from tf_transformer.ensemble import Ensemble
 
         model = Ensemble(members)
     # The same object path as `TranslationModule.model_variables`, so the read matches

@@ -10,7 +10,7 @@ import tensorflow as tf
 
 from tf_transformer import cli
 from tf_transformer.decoding import run as decoding_run
-from tf_transformer.decoding.ensemble import Ensemble
+from tf_transformer.ensemble import Ensemble
 from tf_transformer.decoding.translator import Translator
 from tf_transformer.errors import UserError
 from tf_transformer.model import Transformer

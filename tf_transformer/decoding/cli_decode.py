@@ -4,7 +4,7 @@
 (saved_models/NAME/VERSION) or a servable folder (saved_models/NAME: its highest
 version); --run RUN is the older spelling for a run. With neither, the shipped model
 saved_models/multi30k_de_en is used (see `tf_transformer.artifacts`). --model given
-several times names training runs decoded as one ensemble (`decoding.ensemble`: the
+several times names training runs decoded as one ensemble (`tf_transformer.ensemble`: the
 mean of their next-token probabilities), each with its final weights.
 
   tf-transformer evaluate [--model PATH] [--split NAME | --source FILE --reference FILE]

@@ -95,7 +95,7 @@ class Translator:
 
     @classmethod
     def from_run_dirs(cls, run_dirs, **kwargs) -> "Translator":
-        """An ensemble (`tf_transformer.decoding.ensemble`) of training runs, each with
+        """An ensemble (`tf_transformer.ensemble`) of training runs, each with
         its final weights, searching as the first run's `decoding` section says unless
         `kwargs` say otherwise."""
         return cls(*artifacts.load_ensemble(list(run_dirs)),

@@ -10,7 +10,7 @@ layout and the README section "Serve with TF Serving" for serving it. Search
 defaults come from the run config's `decoding` section (beam 4, alpha 0.6); the
 export's assets/config.yaml is the run config with the search it serves there.
 Several --run give one SavedModel that decodes the runs as an ensemble
-(`decoding.ensemble`), each with its final weights; the first run's config sets the
+(`tf_transformer.ensemble`), each with its final weights; the first run's config sets the
 search, the others' are kept as assets/member2.yaml, member3.yaml ...
 """
 

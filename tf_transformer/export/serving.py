@@ -61,7 +61,7 @@ class TranslationModule(tf.Module):
     """A `Transformer` and its tokenizers as a servable with batched string signatures.
 
     Args:
-      model: a built `Transformer`, or an `Ensemble` of them (`decoding.ensemble`).
+      model: a built `Transformer`, or an `Ensemble` of them (`tf_transformer.ensemble`).
       source_tokenizer, target_tokenizer: `tf_transformer.data.tokenizer.Tokenizer`s
         (their SentencePiece models become SavedModel assets).
       beam_size: K of `serving_default`; 1 makes it greedy.

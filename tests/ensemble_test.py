@@ -5,7 +5,7 @@ import pytest
 import tensorflow as tf
 from scipy.special import log_softmax, logsumexp
 
-from tf_transformer.decoding.ensemble import Ensemble
+from tf_transformer.ensemble import Ensemble
 from tf_transformer.decoding.generate import translate_ids
 from tf_transformer.model import Transformer
 from tf_transformer.special_tokens import BOS_ID, EOS_ID
