@@ -45,6 +45,7 @@ Example:
   >>> model, de, en = load_run("runs/seed", weights="runs/seed/checkpoints/best.weights.h5")
 """
 
+import filecmp
 import os
 from typing import NamedTuple
 
@@ -199,12 +200,12 @@ def load_ensemble(run_dirs):
 
     first = run_dirs[0]
     first_config = load_run_config(first)
+    ours = vocabulary_files(first_config.data, os.path.join(first, VOCAB_DIR))
     for run_dir in run_dirs[1:]:
         config = load_run_config(run_dir)
-        ours = vocabulary_files(first_config.data, os.path.join(first, VOCAB_DIR))
         theirs = vocabulary_files(config.data, os.path.join(run_dir, VOCAB_DIR))
         same = config.data.lowercase == first_config.data.lowercase and all(
-            _read(a) == _read(b) for a, b in zip(ours, theirs))
+            filecmp.cmp(a, b, shallow=False) for a, b in zip(ours, theirs))
         if not same:
             raise UserError(
                 f"{run_dir} and {first} tokenize differently ({', '.join(theirs)} vs "
@@ -213,11 +214,6 @@ def load_ensemble(run_dirs):
                 "vocabularies. Train them with the same data section.")
     loaded = [load_run(run_dir) for run_dir in run_dirs]
     return (Ensemble([model for model, _, _ in loaded]), *loaded[0][1:])
-
-
-def _read(path: str) -> bytes:
-    with open(path, "rb") as f:
-        return f.read()
 
 
 def _not_an_export(export_dir, missing) -> str:

@@ -10,8 +10,8 @@ import tensorflow as tf
 
 from tf_transformer import cli
 from tf_transformer.decoding import run as decoding_run
-from tf_transformer.ensemble import Ensemble
 from tf_transformer.decoding.translator import Translator
+from tf_transformer.ensemble import Ensemble
 from tf_transformer.errors import UserError
 from tf_transformer.model import Transformer
 from tf_transformer.training import config as run_config

@@ -13,8 +13,8 @@ import pytest
 from tests.export.conftest import ALPHA, BEAM_SIZE, MODEL_NAME, SENTENCES, run_reload_check
 from tests.export.serving_test import texts
 from tf_transformer.artifacts import SAMPLE_INPUTS, WEIGHTS_FILE, keyed_weights, load_export
-from tf_transformer.ensemble import Ensemble
 from tf_transformer.decoding.translator import Translator
+from tf_transformer.ensemble import Ensemble
 from tf_transformer.export import cli_export
 from tf_transformer.model import Transformer
 
