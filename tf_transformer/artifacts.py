@@ -167,8 +167,14 @@ def load_run_config(run_dir: str):
     return run_config.load(path)
 
 
-def load_run(run_dir: str, weights: str | None = None):
-    """(model, source_tokenizer, target_tokenizer) of a trained run.
+class RunFiles(NamedTuple):
+    config: object  # the run's `RunConfig`
+    vocabularies: list  # its SentencePiece model paths (source, target)
+    weights: str  # the weights file to load
+
+
+def run_files(run_dir: str, weights: str | None = None) -> RunFiles:
+    """The config, vocabulary and weights files of a trained run, each checked to exist.
 
     Args:
       run_dir: the run directory.
@@ -177,14 +183,28 @@ def load_run(run_dir: str, weights: str | None = None):
     from tf_transformer.data.prepare import VOCAB_DIR, vocabulary_files
 
     config = load_run_config(run_dir)
-    vocab_dir = os.path.join(run_dir, VOCAB_DIR)
+    vocabularies = vocabulary_files(config.data, os.path.join(run_dir, VOCAB_DIR))
     weights = weights or os.path.join(run_dir, WEIGHTS_FILE)
-    for path in vocabulary_files(config.data, vocab_dir) + [weights]:
+    for path in vocabularies + [weights]:
         if not os.path.exists(path):
             raise FileNotFoundError(f"{path} not found: has the run finished training? "
                                     "(--weights takes a checkpoint instead)")
-    model, source_tokenizer, target_tokenizer = _build(config, vocab_dir)
-    model.load_weights(weights)
+    return RunFiles(config, vocabularies, weights)
+
+
+def load_run(run_dir: str, weights: str | None = None):
+    """(model, source_tokenizer, target_tokenizer) of a trained run.
+
+    Args:
+      run_dir: the run directory.
+      weights: a `*.weights.h5` file (default RUN/model.weights.h5), e.g. a checkpoint.
+    """
+    from tf_transformer.data.prepare import VOCAB_DIR
+
+    files = run_files(run_dir, weights)
+    model, source_tokenizer, target_tokenizer = _build(
+        files.config, os.path.join(run_dir, VOCAB_DIR))
+    model.load_weights(files.weights)
     return model, source_tokenizer, target_tokenizer
 
 
@@ -195,25 +215,31 @@ def load_ensemble(run_dirs):
     compared byte for byte): one pair of tokenizers translates for every member. Runs on
     the same data with the same `data` settings learn identical ones.
     """
-    from tf_transformer.data.prepare import VOCAB_DIR, vocabulary_files
+    from tf_transformer.data.prepare import VOCAB_DIR
     from tf_transformer.ensemble import Ensemble
 
-    first = run_dirs[0]
-    first_config = load_run_config(first)
-    ours = vocabulary_files(first_config.data, os.path.join(first, VOCAB_DIR))
-    for run_dir in run_dirs[1:]:
-        config = load_run_config(run_dir)
-        theirs = vocabulary_files(config.data, os.path.join(run_dir, VOCAB_DIR))
-        same = config.data.lowercase == first_config.data.lowercase and all(
-            filecmp.cmp(a, b, shallow=False) for a, b in zip(ours, theirs))
+    members = [run_files(run_dir) for run_dir in run_dirs]
+    first = members[0]
+    for run_dir, member in zip(run_dirs[1:], members[1:]):
+        same = member.config.data.lowercase == first.config.data.lowercase and all(
+            filecmp.cmp(a, b, shallow=False)
+            for a, b in zip(first.vocabularies, member.vocabularies))
         if not same:
             raise UserError(
-                f"{run_dir} and {first} tokenize differently ({', '.join(theirs)} vs "
-                f"{', '.join(ours)}, lowercase {config.data.lowercase} vs "
-                f"{first_config.data.lowercase}): ensemble members need the same "
+                f"{run_dir} and {run_dirs[0]} tokenize differently "
+                f"({', '.join(member.vocabularies)} vs {', '.join(first.vocabularies)}, "
+                f"lowercase {member.config.data.lowercase} vs "
+                f"{first.config.data.lowercase}): ensemble members need the same "
                 "vocabularies. Train them with the same data section.")
-    loaded = [load_run(run_dir) for run_dir in run_dirs]
-    return (Ensemble([model for model, _, _ in loaded]), *loaded[0][1:])
+    source_tokenizer, target_tokenizer = build_tokenizers(
+        first.config, os.path.join(run_dirs[0], VOCAB_DIR))
+    models = []
+    for member in members:
+        model = build_model(member.config.model, source_tokenizer.vocab_size,
+                            target_tokenizer.vocab_size)
+        model.load_weights(member.weights)
+        models.append(model)
+    return Ensemble(models), source_tokenizer, target_tokenizer
 
 
 def _not_an_export(export_dir, missing) -> str:

@@ -194,6 +194,10 @@ def test_evaluate_decodes_several_runs_as_one_ensemble(toy_translator, tmp_path,
     shutil.copy(first / "vocab" / "de.cased.360.model", other / "vocab" / "en.cased.360.model")
     with pytest.raises(UserError, match="tokenize differently"):
         Translator.from_run_dirs([str(first), str(other)])
+    # A member without its vocabularies says what is missing, as a single run does.
+    os.remove(other / "vocab" / "en.cased.360.model")
+    with pytest.raises(FileNotFoundError, match="en.cased.360.model not found: has the run"):
+        Translator.from_run_dirs([str(first), str(other)])
     assert cli.main(["evaluate", "--model", str(first), "--model", str(second),
                      "--weights", str(first / "model.weights.h5")]) == 2
     assert "--weights takes one run" in capsys.readouterr().err
