@@ -169,6 +169,7 @@ def load_run_config(run_dir: str):
 
 class RunFiles(NamedTuple):
     config: object  # the run's `RunConfig`
+    vocab_dir: str  # RUN/vocab
     vocabularies: list  # its SentencePiece model paths (source, target)
     weights: str  # the weights file to load
 
@@ -183,13 +184,14 @@ def run_files(run_dir: str, weights: str | None = None) -> RunFiles:
     from tf_transformer.data.prepare import VOCAB_DIR, vocabulary_files
 
     config = load_run_config(run_dir)
-    vocabularies = vocabulary_files(config.data, os.path.join(run_dir, VOCAB_DIR))
+    vocab_dir = os.path.join(run_dir, VOCAB_DIR)
+    vocabularies = vocabulary_files(config.data, vocab_dir)
     weights = weights or os.path.join(run_dir, WEIGHTS_FILE)
     for path in vocabularies + [weights]:
         if not os.path.exists(path):
             raise FileNotFoundError(f"{path} not found: has the run finished training? "
                                     "(--weights takes a checkpoint instead)")
-    return RunFiles(config, vocabularies, weights)
+    return RunFiles(config, vocab_dir, vocabularies, weights)
 
 
 def load_run(run_dir: str, weights: str | None = None):
@@ -199,11 +201,8 @@ def load_run(run_dir: str, weights: str | None = None):
       run_dir: the run directory.
       weights: a `*.weights.h5` file (default RUN/model.weights.h5), e.g. a checkpoint.
     """
-    from tf_transformer.data.prepare import VOCAB_DIR
-
     files = run_files(run_dir, weights)
-    model, source_tokenizer, target_tokenizer = _build(
-        files.config, os.path.join(run_dir, VOCAB_DIR))
+    model, source_tokenizer, target_tokenizer = _build(files.config, files.vocab_dir)
     model.load_weights(files.weights)
     return model, source_tokenizer, target_tokenizer
 
@@ -215,7 +214,6 @@ def load_ensemble(run_dirs):
     compared byte for byte): one pair of tokenizers translates for every member. Runs on
     the same data with the same `data` settings learn identical ones.
     """
-    from tf_transformer.data.prepare import VOCAB_DIR
     from tf_transformer.ensemble import Ensemble
 
     members = [run_files(run_dir) for run_dir in run_dirs]
@@ -231,8 +229,7 @@ def load_ensemble(run_dirs):
                 f"lowercase {member.config.data.lowercase} vs "
                 f"{first.config.data.lowercase}): ensemble members need the same "
                 "vocabularies. Train them with the same data section.")
-    source_tokenizer, target_tokenizer = build_tokenizers(
-        first.config, os.path.join(run_dirs[0], VOCAB_DIR))
+    source_tokenizer, target_tokenizer = build_tokenizers(first.config, first.vocab_dir)
     models = []
     for member in members:
         model = build_model(member.config.model, source_tokenizer.vocab_size,
