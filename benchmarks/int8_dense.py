@@ -9,7 +9,7 @@ vocabulary) for B rows of one position, in graph mode and under XLA, and reports
 largest error of the int8 output relative to the largest float32 output.
 
 Usage (from the repository root, nothing else running):
-  .venv/bin/python benchmarks/int8_dense.py [--batch 64] [--calls 100]
+  .venv/bin/python benchmarks/int8_dense.py [--batch 64] [--calls 100] [--rounds 4]
 Threads as in the other benchmarks (BENCH_THREADS, BENCH_INTEROP). Prints one JSON line
 per width and mode.
 """
@@ -25,22 +25,20 @@ import tensorflow as tf  # noqa: E402
 from tf_transformer.architecture import PRESETS  # noqa: E402
 
 
-def _ms_per_call(function, x, calls, rounds=2):
-    function(x)  # trace and compile outside the timing
-    best = float("inf")
-    for _ in range(rounds):
-        start = time.perf_counter()
-        for _ in range(calls):
-            y = function(x)
-        y.numpy()
-        best = min(best, (time.perf_counter() - start) / calls * 1e3)
-    return best
+def _ms_per_call(function, x, calls):
+    """Milliseconds per call of `calls` calls (the function already traced and compiled)."""
+    start = time.perf_counter()
+    for _ in range(calls):
+        y = function(x)
+    y.numpy()
+    return (time.perf_counter() - start) / calls * 1e3
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--batch", type=int, default=64, help="rows B (sentences x beams)")
     parser.add_argument("--calls", type=int, default=100, help="calls per round")
+    parser.add_argument("--rounds", type=int, default=4, help="rounds per variant")
     args = parser.parse_args()
     tf.config.threading.set_intra_op_parallelism_threads(bc.THREADS)
     tf.config.threading.set_inter_op_parallelism_threads(bc.INTEROP)
@@ -58,11 +56,12 @@ def main():
         for jit_compile in (False, True):
             plain_fn = tf.function(plain, jit_compile=jit_compile)
             quantized_fn = tf.function(quantized, jit_compile=jit_compile)
+            # These first calls also trace and compile both functions.
             expected = plain_fn(x).numpy()
             error = np.abs(quantized_fn(x).numpy() - expected).max() / np.abs(expected).max()
-            # Interleaved: float32, int8, float32, int8; the min of each.
+            # Rounds interleaved (float32, int8, float32, ...); the min of each.
             times = {"float32": [], "int8": []}
-            for _ in range(2):
+            for _ in range(args.rounds):
                 times["float32"].append(_ms_per_call(plain_fn, x, args.calls))
                 times["int8"].append(_ms_per_call(quantized_fn, x, args.calls))
             bc.emit({
