@@ -1,5 +1,6 @@
-"""The shipped model, saved_models/multi30k_de_en/1, as TF Serving would load it: a fresh
-process with only TensorFlow and TF Text, every op available, sensible translations."""
+"""The shipped model's versions, saved_models/multi30k_de_en/1, 2, ..., as TF Serving would
+load them: a fresh process with only TensorFlow and TF Text, every op available, sensible
+translations."""
 
 import os
 
@@ -7,7 +8,11 @@ import pytest
 
 from tests.export.conftest import decode_strings, run_reload_check
 from tf_transformer import artifacts
-from tf_transformer.demo import SERVABLE as SHIPPED
+from tf_transformer.demo import SERVABLE
+from tf_transformer.export.versions import existing_versions
+
+# Every version in the checkout: TF Serving serves the highest, and a client may pin any.
+VERSIONS = sorted(existing_versions(artifacts.CHECKOUT_SHIPPED_MODEL).values(), key=int)
 
 # Sentences not in Multi30k, each with words its translation must contain.
 CHECKS = [
@@ -18,17 +23,22 @@ CHECKS = [
 
 pytestmark = [
     pytest.mark.slow,
-    pytest.mark.skipif(not os.path.isdir(SHIPPED), reason="no shipped model in saved_models/"),
+    pytest.mark.skipif(not VERSIONS, reason="no shipped model in saved_models/"),
 ]
 
 
+@pytest.fixture(scope="module", params=VERSIONS)
+def version_dir(request):
+    return os.path.join(artifacts.CHECKOUT_SHIPPED_MODEL, request.param)
+
+
 @pytest.fixture(scope="module")
-def report(tmp_path_factory):
+def report(version_dir, tmp_path_factory):
     sentences = [sentence for sentence, _ in CHECKS]
     batches = {"beam": ("serving_default", sentences), "greedy": ("translate_greedy", sentences)}
     # The server's loader only: serving_test checks that tf.saved_model.load gives the
     # same outputs (on a small export), which here would load the model a second time.
-    return run_reload_check(SHIPPED, batches, tmp_path_factory.mktemp("shipped"),
+    return run_reload_check(version_dir, batches, tmp_path_factory.mktemp("shipped"),
                             session_only=True)
 
 
@@ -49,9 +59,14 @@ def test_translates_unseen_sentences(report, label):
         assert not missing, f"{sentence!r} -> {translation!r} lacks {missing}"
 
 
-def test_records_the_search_it_serves_and_the_weights_it_holds():
-    config = artifacts.load_export_config(SHIPPED)
+def test_records_the_search_it_serves_and_the_weights_it_holds(version_dir):
+    config = artifacts.load_export_config(version_dir)
     # serving_default: beam 4, alpha 1.0 (the model card); the weights average 5 epochs.
     assert (config.decoding.beam_size, config.decoding.alpha) == (4, 1.0)
     assert (config.callbacks.final_weights, config.callbacks.average_last) == ("average", 5)
-    assert artifacts.locate(None) == artifacts.ModelLocation("export", SHIPPED)
+
+
+def test_the_default_model_is_the_highest_version_and_the_demos():
+    highest = os.path.join(artifacts.CHECKOUT_SHIPPED_MODEL, VERSIONS[-1])
+    assert artifacts.locate(None) == artifacts.ModelLocation("export", highest)
+    assert SERVABLE == highest
