@@ -10,6 +10,7 @@ import pytest
 import tf_transformer
 from tf_transformer import artifacts, cli
 from tf_transformer.errors import UserError
+from tf_transformer.export.versions import existing_versions
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -79,7 +80,9 @@ def test_an_explicit_source_dir_without_the_files_is_an_error_not_a_download(tmp
 
 
 def test_the_shipped_model_is_the_default_and_a_model_folder_means_its_highest_version(tmp_path):
-    assert artifacts.locate(None).path == os.path.join(artifacts.CHECKOUT_SHIPPED_MODEL, "1")
+    versions = existing_versions(artifacts.CHECKOUT_SHIPPED_MODEL)
+    assert artifacts.locate(None).path == os.path.join(artifacts.CHECKOUT_SHIPPED_MODEL,
+                                                       versions[max(versions)])
     for version in ("1", "12", "3", "7"):
         os.makedirs(tmp_path / "m" / version)
         if version != "12":  # an unfinished version without saved_model.pb is skipped

@@ -89,3 +89,9 @@ def test_members_must_share_vocabularies_and_positions(members):
         Ensemble([members[0], other])
     with pytest.raises(ValueError, match="at least one member"):
         Ensemble([])
+
+
+def test_counts_the_parameters_of_every_member(members):
+    sizes = [sum(int(np.prod(v.shape)) for v in member.weights) for member in members]
+    assert sizes[0] != sizes[1]
+    assert Ensemble(members).count_params() == sum(sizes)

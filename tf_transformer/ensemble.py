@@ -47,6 +47,10 @@ class Ensemble:
         the same for every member."""
         return self.members[0].config
 
+    def count_params(self) -> int:
+        """All members' parameters together (what `Transformer.count_params` gives for one)."""
+        return sum(member.count_params() for member in self.members)
+
     def encode(self, source_ids, training=None):
         """`(memories: N-tuple of (B, S, D), the first member's self-attention weights)`."""
         encoded = [member.encode(source_ids, training=training) for member in self.members]
