@@ -255,6 +255,17 @@ def load_export_config(export_dir: str):
     return run_config.load(path)
 
 
+def export_config_files(export_dir: str) -> list:
+    """The run configs an export holds: `assets/config.yaml`, then an ensemble's other
+    members' `assets/member2.yaml`, ... (what `export` needs again to write the same
+    model)."""
+    assets = os.path.join(export_dir, ASSETS_DIR)
+    paths = [os.path.join(assets, CONFIG_FILE)]
+    while os.path.exists(path := os.path.join(assets, member_config_file(len(paths) + 1))):
+        paths.append(path)
+    return paths
+
+
 def load_export(export_dir: str):
     """(model, source_tokenizer, target_tokenizer) of a version written by `export`; the
     model is an `Ensemble` when the version was exported from several runs.
@@ -283,10 +294,10 @@ def load_export(export_dir: str):
     if missing:
         raise FileNotFoundError(_not_an_export(export_dir, missing))
     model, source_tokenizer, target_tokenizer = _build(config, assets)
-    members = [model]
-    while os.path.exists(path := os.path.join(assets, member_config_file(len(members) + 1))):
-        members.append(build_model(run_config.load(path).model, source_tokenizer.vocab_size,
-                                   target_tokenizer.vocab_size))
+    members = [model] + [
+        build_model(run_config.load(path).model, source_tokenizer.vocab_size,
+                    target_tokenizer.vocab_size)
+        for path in export_config_files(export_dir)[1:]]
     if len(members) > 1:
         from tf_transformer.ensemble import Ensemble
 
