@@ -1,5 +1,5 @@
-"""Ensembles of tiny random Transformers: the mean of the members' probabilities, through
-teacher forcing, cached steps and both searches."""
+"""Ensembles of tiny random Transformers: the mean of the members' probabilities (or their
+normalized geometric mean), through teacher forcing, cached steps and both searches."""
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -51,8 +51,22 @@ def test_teacher_forced_ensemble_is_the_mean_of_the_members_probabilities(member
     np.testing.assert_allclose(cross[0].numpy(), first[0].numpy(), atol=1e-6)
 
 
-def test_cached_steps_give_the_teacher_forced_ensemble_at_every_position(members):
-    ensemble = Ensemble(members)
+def test_log_linear_ensemble_is_the_normalized_geometric_mean(members):
+    ensemble = Ensemble(members, mode="log_linear")
+    memory, _ = ensemble.encode(SOURCE, training=False)
+    log_probs, _, _ = ensemble.decode(TARGET, memory, SOURCE, training=False)
+    logits = [m.decode(TARGET, m.encode(SOURCE)[0], SOURCE)[0].numpy() for m in members]
+    geometric = np.prod([_softmax(z) for z in logits], axis=0) ** (1 / len(members))
+    expected = np.log(geometric / geometric.sum(-1, keepdims=True))
+    np.testing.assert_allclose(log_probs.numpy(), expected, atol=1e-5)
+    # Not the linear mode's distribution: the modes differ on these members.
+    linear, _, _ = Ensemble(members).decode(TARGET, memory, SOURCE, training=False)
+    assert np.abs(linear.numpy() - expected).max() > 1e-3
+
+
+@pytest.mark.parametrize("mode", ["linear", "log_linear"])
+def test_cached_steps_give_the_teacher_forced_ensemble_at_every_position(members, mode):
+    ensemble = Ensemble(members, mode)
     memory, _ = ensemble.encode(SOURCE, training=False)
     full, _, _ = ensemble.decode(TARGET, memory, SOURCE, training=False)
     cache = ensemble.init_cache(memory, SOURCE, 8)
@@ -73,10 +87,11 @@ def test_cached_ensemble_search_equals_uncached_search(members):
     np.testing.assert_allclose(cached.scores, uncached.scores, atol=1e-4)
 
 
-def test_an_ensemble_of_copies_of_one_model_searches_as_that_model(members):
+@pytest.mark.parametrize("mode", ["linear", "log_linear"])
+def test_an_ensemble_of_copies_of_one_model_searches_as_that_model(members, mode):
     model = members[0]
     alone = translate_ids(model, SOURCE, beam_size=3, alpha=0.6)
-    together = translate_ids(Ensemble([model, model]), SOURCE, beam_size=3, alpha=0.6)
+    together = translate_ids(Ensemble([model, model], mode), SOURCE, beam_size=3, alpha=0.6)
     np.testing.assert_array_equal(together.ids, alone.ids)
     np.testing.assert_array_equal(together.lengths, alone.lengths)
     np.testing.assert_allclose(together.scores, alone.scores, atol=1e-5)
@@ -89,6 +104,8 @@ def test_members_must_share_vocabularies_and_positions(members):
         Ensemble([members[0], other])
     with pytest.raises(ValueError, match="at least one member"):
         Ensemble([])
+    with pytest.raises(ValueError, match="Unknown ensemble mode 'log'"):
+        Ensemble(members, mode="log")
 
 
 def test_counts_the_parameters_of_every_member(members):

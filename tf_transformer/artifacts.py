@@ -207,12 +207,14 @@ def load_run(run_dir: str, weights: str | None = None):
     return model, source_tokenizer, target_tokenizer
 
 
-def load_ensemble(run_dirs):
+def load_ensemble(run_dirs, mode: str | None = None):
     """(`Ensemble` of the runs' final weights, source_tokenizer, target_tokenizer).
 
     The runs must have learned the same vocabularies (their `RUN/vocab` models are
     compared byte for byte): one pair of tokenizers translates for every member. Runs on
-    the same data with the same `data` settings learn identical ones.
+    the same data with the same `data` settings learn identical ones. `mode`: how the
+    members combine (`Ensemble`); default: the first run config's
+    `decoding.ensemble_mode`.
     """
     from tf_transformer.ensemble import Ensemble
 
@@ -236,7 +238,8 @@ def load_ensemble(run_dirs):
                             target_tokenizer.vocab_size)
         model.load_weights(member.weights)
         models.append(model)
-    return Ensemble(models), source_tokenizer, target_tokenizer
+    return (Ensemble(models, mode or first.config.decoding.ensemble_mode), source_tokenizer,
+            target_tokenizer)
 
 
 def _not_an_export(export_dir, missing) -> str:
@@ -268,7 +271,8 @@ def export_config_files(export_dir: str) -> list:
 
 def load_export(export_dir: str):
     """(model, source_tokenizer, target_tokenizer) of a version written by `export`; the
-    model is an `Ensemble` when the version was exported from several runs.
+    model is an `Ensemble` when the version was exported from several runs, combining
+    them as its signatures do (`decoding.ensemble_mode` of its config).
 
     TF Serving needs only the SavedModel's signatures; Python users who want more than
     strings (scores of every hypothesis, attention weights, fine-tuning) get the Keras
@@ -301,7 +305,7 @@ def load_export(export_dir: str):
     if len(members) > 1:
         from tf_transformer.ensemble import Ensemble
 
-        model = Ensemble(members)
+        model = Ensemble(members, config.decoding.ensemble_mode)
     # The same object path as `TranslationModule.model_variables`, so the read matches
     # each saved variable to this model's by its key.
     checkpoint = tf.train.Checkpoint(

@@ -188,6 +188,17 @@ def test_evaluate_decodes_several_runs_as_one_ensemble(toy_translator, tmp_path,
                           toy_translator.target_tokenizer).translate(LINES, beam_size=1)
     written = (first / "eval" / "ensemble-a+b" / "test.greedy.txt").read_text(encoding="utf-8")
     assert written.splitlines() == expected
+    # --ensemble-mode: the members' normalized geometric mean instead.
+    assert cli.main(["evaluate", "--model", str(first), "--model", str(second),
+                     "--beam-size", "1", "--ensemble-mode", "log_linear"]) == 0
+    linear, expected = expected, Translator(
+        Ensemble([toy_translator.model, model], "log_linear"), toy_translator.source_tokenizer,
+        toy_translator.target_tokenizer).translate(LINES, beam_size=1)
+    assert expected != linear
+    written = (first / "eval" / "ensemble-a+b" / "test.greedy.txt").read_text(encoding="utf-8")
+    assert written.splitlines() == expected
+    assert cli.main(["evaluate", "--model", str(first), "--ensemble-mode", "linear"]) == 2
+    assert "--ensemble-mode combines several runs" in capsys.readouterr().err
 
     # Members must tokenize alike; an ensemble takes runs, each with its final weights.
     _write_run(toy_translator, other)

@@ -1,4 +1,5 @@
-"""`export --run A --run B`: one SavedModel that decodes two runs as an ensemble."""
+"""`export --run A --run B`: one SavedModel that decodes two runs as an ensemble (here
+combined log-linearly, as the shipped version 3; linear is the default)."""
 
 import argparse
 import contextlib
@@ -43,7 +44,8 @@ def exported_ensemble(run_dir, second, tmp_path_factory):
     cli_export.add_arguments(parser)
     args = parser.parse_args(["--run", str(run_dir), "--run", str(second.run), "--name",
                               MODEL_NAME, "--beam-size", str(BEAM_SIZE), "--alpha",
-                              str(ALPHA), "--output-dir", str(output_dir)])
+                              str(ALPHA), "--ensemble-mode", "log_linear",
+                              "--output-dir", str(output_dir)])
     stdout = io.StringIO()
     with contextlib.redirect_stdout(stdout):
         assert cli_export.run(args) == 0
@@ -54,7 +56,7 @@ def exported_ensemble(run_dir, second, tmp_path_factory):
 
 def test_the_server_runs_the_ensemble_search(exported_ensemble, trained, second,
                                              tmp_path):
-    assert "an ensemble of 2 runs" in exported_ensemble.stdout
+    assert "an ensemble of 2 runs, log_linear" in exported_ensemble.stdout
     assert sorted(os.listdir(exported_ensemble.keras)) == ["1-member1.keras",
                                                            "1-member2.keras"]
     # TF Serving's loader in a fresh process, against the in-memory ensemble.
@@ -62,8 +64,9 @@ def test_the_server_runs_the_ensemble_search(exported_ensemble, trained, second,
                               {"beam": ("serving_default", SENTENCES),
                                "greedy": ("translate_greedy", SENTENCES)},
                               tmp_path, session_only=True)
-    ensemble = Translator(Ensemble([trained.model, second.model]), trained.source_tokenizer,
-                          trained.target_tokenizer, beam_size=BEAM_SIZE, alpha=ALPHA)
+    ensemble = Translator(Ensemble([trained.model, second.model], "log_linear"),
+                          trained.source_tokenizer, trained.target_tokenizer,
+                          beam_size=BEAM_SIZE, alpha=ALPHA)
     for label, beam_size in (("beam", BEAM_SIZE), ("greedy", 1)):
         expected = ensemble.translate_detailed(SENTENCES, beam_size)
         output = report["outputs"][label]
@@ -79,6 +82,7 @@ def test_the_server_runs_the_ensemble_search(exported_ensemble, trained, second,
 def test_load_export_gives_back_the_ensemble(exported_ensemble, trained, second):
     model, _, _ = load_export(exported_ensemble.path)
     assert isinstance(model, Ensemble) and len(model.members) == 2
+    assert model.mode == "log_linear"  # as its signatures combine them
     expected = keyed_weights(Ensemble([trained.model, second.model]))
     weights = keyed_weights(model)
     assert weights.keys() == expected.keys()
@@ -93,5 +97,9 @@ def test_an_ensemble_takes_each_runs_final_weights(run_dir, second, tmp_path, ca
                               MODEL_NAME, "--weights", str(second.run / WEIGHTS_FILE),
                               "--output-dir", str(tmp_path)])
     with pytest.raises(cli_export.ExportError, match="--weights takes a single --run"):
+        cli_export.run(args)
+    args = parser.parse_args(["--run", str(run_dir), "--name", MODEL_NAME,
+                              "--ensemble-mode", "log_linear", "--output-dir", str(tmp_path)])
+    with pytest.raises(cli_export.ExportError, match="--ensemble-mode combines several runs"):
         cli_export.run(args)
     assert os.listdir(tmp_path) == []

@@ -110,6 +110,8 @@ def test_partial_file_keeps_defaults(tmp_path):
     ("callbacks.backup_every_steps=-1", "callbacks.backup_every_steps must be >= 0, got -1"),
     ("decoding.beam_size=0", "decoding.beam_size must be > 0, got 0"),
     ("decoding.alpha=-0.5", "decoding.alpha must be >= 0, got -0.5"),
+    ("decoding.ensemble_mode=log",
+     "decoding.ensemble_mode must be one of \\['linear', 'log_linear'\\], got 'log'"),
 ])
 def test_bad_values_name_the_key_and_the_choices(assignment, message):
     with pytest.raises(ConfigError, match=message):

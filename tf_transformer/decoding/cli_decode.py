@@ -5,7 +5,8 @@
 version); --run RUN is the older spelling for a run. With neither, the shipped model
 saved_models/multi30k_de_en is used (see `tf_transformer.artifacts`). --model given
 several times names training runs decoded as one ensemble (`tf_transformer.ensemble`: the
-mean of their next-token probabilities), each with its final weights.
+mean of their next-token probabilities, or with --ensemble-mode log_linear their
+normalized geometric mean), each with its final weights.
 
   tf-transformer evaluate [--model PATH] [--split NAME | --source FILE --reference FILE]
                           [--beam-size K] [--alpha A]
@@ -69,6 +70,11 @@ def _add_decoding_arguments(parser: argparse.ArgumentParser, default_beam=None) 
     parser.add_argument("--alpha", type=float, default=None,
                         help="length penalty exponent, ((5 + len) / 6) ** alpha (default: "
                              "the model config's decoding.alpha)")
+    parser.add_argument("--ensemble-mode", choices=("linear", "log_linear"), default=None,
+                        help="with several --model runs: how their next-token "
+                             "distributions combine, the mean of the probabilities (linear) "
+                             "or their normalized geometric mean (log_linear) (default: the "
+                             "first run config's decoding.ensemble_mode)")
     parser.add_argument("--batch-size", type=int, default=64, help="sentences per batch")
     parser.add_argument("--xla", action="store_true",
                         help="XLA-compile the search (faster per sentence, compiles per width)")
@@ -88,6 +94,9 @@ def _locate(args) -> artifacts.ModelLocation:
         if args.weights:
             raise UserError("--weights takes one run; an ensemble uses each run's final "
                             "weights (RUN/model.weights.h5).")
+    elif args.ensemble_mode:
+        raise UserError("--ensemble-mode combines several runs (--model given more than "
+                        "once); an exported ensemble decodes as it was exported.")
     if args.weights and location.kind != "run":
         raise UserError("--weights needs a training run (--model RUN or --run RUN); "
                         f"{location.path} is an export.")
@@ -113,8 +122,8 @@ def _translator(args, location, use_cache: bool = True, served: bool = False):
     from tf_transformer.decoding.translator import Translator
 
     if len(args.members) > 1:
-        return Translator.from_run_dirs(args.members, jit_compile=args.xla,
-                                        use_cache=use_cache)
+        return Translator.from_run_dirs(args.members, ensemble_mode=args.ensemble_mode,
+                                        jit_compile=args.xla, use_cache=use_cache)
     if location.kind == "run":
         return Translator.from_run_dir(location.path, weights=args.weights,
                                        jit_compile=args.xla, use_cache=use_cache)

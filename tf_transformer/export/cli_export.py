@@ -1,7 +1,8 @@
 """`tf-transformer export`: a training run as a versioned SavedModel for TF Serving.
 
   tf-transformer export --run RUN [--run RUN2 ...] --name NAME [--version N]
-                        [--beam-size K] [--alpha A] [--output-dir saved_models]
+                        [--beam-size K] [--alpha A] [--ensemble-mode MODE]
+                        [--output-dir saved_models]
                         [--weights FILE] [--overwrite] [--xla]
 
 Writes saved_models/NAME/VERSION/ (VERSION: one more than the highest existing) and
@@ -11,7 +12,8 @@ defaults come from the run config's `decoding` section (beam 4, alpha 0.6); the
 export's assets/config.yaml is the run config with the search it serves there.
 Several --run give one SavedModel that decodes the runs as an ensemble
 (`tf_transformer.ensemble`), each with its final weights; the first run's config sets the
-search, the others' are kept as assets/member2.yaml, member3.yaml ...
+search and how the members combine (`--ensemble-mode`, default its
+`decoding.ensemble_mode`), the others' are kept as assets/member2.yaml, member3.yaml ...
 """
 
 import argparse
@@ -42,6 +44,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--alpha", type=float, default=None,
                         help="length penalty exponent (default: the run config's "
                              "decoding.alpha)")
+    parser.add_argument("--ensemble-mode", choices=("linear", "log_linear"), default=None,
+                        help="with several --run: how their next-token distributions "
+                             "combine, the mean of the probabilities (linear) or their "
+                             "normalized geometric mean (log_linear) (default: the first "
+                             "run config's decoding.ensemble_mode)")
     parser.add_argument("--output-dir", default="saved_models",
                         help="folder of the servables (default saved_models)")
     parser.add_argument("--weights", default=None,
@@ -61,6 +68,9 @@ def run(args: argparse.Namespace) -> int:
     if args.weights and len(args.run) > 1:
         raise ExportError("--weights takes a single --run; an ensemble exports each run's "
                           "final weights (RUN/model.weights.h5).")
+    if args.ensemble_mode and len(args.run) == 1:
+        raise ExportError("--ensemble-mode combines several runs (--run given more than "
+                          "once).")
     try:
         # Fail before the slow part: a taken version, a bad name, a folder that is no run.
         base_dir = servable_dir(args.output_dir, args.name)
@@ -68,18 +78,21 @@ def run(args: argparse.Namespace) -> int:
         configs = [load_run_config(run_dir) for run_dir in args.run]
         config = configs[0]
         beam_size, alpha = search_options(config, args.beam_size, args.alpha)
+        mode = args.ensemble_mode or config.decoding.ensemble_mode
         print(f"Loading {', '.join(args.run)} ...", flush=True)
         if len(args.run) > 1:
-            model, source_tokenizer, target_tokenizer = load_ensemble(args.run)
+            model, source_tokenizer, target_tokenizer = load_ensemble(args.run, mode)
         else:
             model, source_tokenizer, target_tokenizer = load_run(args.run[0], args.weights)
         print(f"Writing {base_dir}/ ...", flush=True)
         with tempfile.TemporaryDirectory() as folder:
             # The export records the search it serves: `Translator.from_export` and
-            # `tf-transformer translate --model` default to it.
+            # `tf-transformer translate --model` default to it, and `load_export` combines
+            # an ensemble's members as its signatures do.
             served_config = os.path.join(folder, CONFIG_FILE)
             run_config.dump(dataclasses.replace(
-                config, decoding=run_config.DecodingConfig(beam_size, alpha)), served_config)
+                config, decoding=run_config.DecodingConfig(beam_size, alpha, mode)),
+                served_config)
             assets = [served_config]
             for index, member_config in enumerate(configs[1:], 2):
                 assets.append(os.path.join(folder, member_config_file(index)))
@@ -93,7 +106,7 @@ def run(args: argparse.Namespace) -> int:
         raise ExportError(str(error)) from error
     print(f"SavedModel: {result.path} (serving_default: beam {beam_size}, "
           f"alpha {alpha}; translate_greedy; tokenize)"
-          + (f"; an ensemble of {len(args.run)} runs" if len(args.run) > 1 else ""))
+          + (f"; an ensemble of {len(args.run)} runs, {mode}" if len(args.run) > 1 else ""))
     print(f"Keras model{'s' if len(result.keras_paths) > 1 else ''}: "
           f"{', '.join(result.keras_paths)}")
     print(f"Serve it with TF Serving >= 2.20, model base path {os.path.abspath(base_dir)} "

@@ -140,6 +140,9 @@ class DecodingConfig:
 
     beam_size: int = 4  # beam of serving_default; 1: greedy
     alpha: float = 0.6  # length penalty exponent: ((5 + len) / 6) ** alpha
+    # How an ensemble's members' next-token distributions combine (tf_transformer.ensemble):
+    # linear: mean of the probabilities; log_linear: normalized geometric mean.
+    ensemble_mode: Literal["linear", "log_linear"] = "linear"
 
 
 @dataclasses.dataclass(frozen=True)
