@@ -1,7 +1,7 @@
 """`make demo`: the shipped model translates German, is scored on test_2016_flickr and
 draws its attention, in a few minutes on a CPU.
 
-1. loads saved_models/multi30k_de_en/2 as TF Serving does (a SavedModel: strings in,
+1. loads saved_models/multi30k_de_en/3 as TF Serving does (a SavedModel: strings in,
    strings out) and translates a handful of German sentences, beam and greedy;
 2. translates the 1,000 sentences of test_2016_flickr with beam search and prints cased
    sacreBLEU with its signature, lowercased BLEU, chrF and the tutorial-comparable BLEU,
@@ -19,7 +19,7 @@ import time
 
 from tf_transformer.artifacts import CHECKOUT_SHIPPED_MODEL
 
-SERVABLE = os.path.join(CHECKOUT_SHIPPED_MODEL, "2")
+SERVABLE = os.path.join(CHECKOUT_SHIPPED_MODEL, "3")
 SPLIT = "test_2016_flickr"
 SENTENCES = [
     "Ein Mann fährt mit dem Fahrrad eine Straße entlang.",

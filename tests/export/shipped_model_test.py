@@ -59,10 +59,17 @@ def test_translates_unseen_sentences(report, label):
         assert not missing, f"{sentence!r} -> {translation!r} lacks {missing}"
 
 
+# The search each version's serving_default runs (the model card): beam, alpha, and how an
+# ensemble's members combine.
+SEARCHES = {"1": (4, 1.0, "linear"), "2": (4, 1.0, "linear"), "3": (8, 1.2, "log_linear")}
+
+
 def test_records_the_search_it_serves_and_the_weights_it_holds(version_dir):
     config = artifacts.load_export_config(version_dir)
-    # serving_default: beam 4, alpha 1.0 (the model card); the weights average 5 epochs.
-    assert (config.decoding.beam_size, config.decoding.alpha) == (4, 1.0)
+    decoding = config.decoding
+    assert (decoding.beam_size, decoding.alpha, decoding.ensemble_mode) == \
+        SEARCHES[os.path.basename(version_dir)]
+    # The weights average 5 epochs.
     assert (config.callbacks.final_weights, config.callbacks.average_last) == ("average", 5)
 
 
