@@ -5,9 +5,10 @@ import pytest
 import tensorflow as tf
 
 from tf_transformer.decoding.generate import translate_ids
-from tf_transformer.ensemble import Ensemble
+from tf_transformer.ensemble import MODES, Ensemble
 from tf_transformer.model import Transformer
 from tf_transformer.special_tokens import BOS_ID, EOS_ID
+from tf_transformer.training.config import ENSEMBLE_MODES
 
 SOURCE = np.array([[BOS_ID, 5, 9, 7, 11, 6, EOS_ID],
                    [BOS_ID, 8, EOS_ID, 0, 0, 0, 0],
@@ -106,6 +107,8 @@ def test_members_must_share_vocabularies_and_positions(members):
         Ensemble([])
     with pytest.raises(ValueError, match="Unknown ensemble mode 'log'"):
         Ensemble(members, mode="log")
+    # The modes a config and the CLIs accept are the ones an Ensemble has.
+    assert sorted(MODES) == sorted(ENSEMBLE_MODES)
 
 
 def test_counts_the_parameters_of_every_member(members):

@@ -8,10 +8,12 @@ two of Sockeye's `--ensemble-mode`):
   Translation Systems for WMT 16"; fairseq's `EnsembleModel`);
 - "log_linear": their normalized geometric mean, `log_softmax(1/N * sum_i
   log_softmax(z_i))`, a product of experts: a token needs every member's support (the
-  shipped version 3 decodes so; docs/history.md). `Ensemble` has the decoding interface of a `Transformer`
-(`encode`, `decode`, `init_cache`, `decode_step`, `reorder_cache`, `config.max_length`),
-so `translate_ids`, both searches, `Translator` and the exported `TranslationModule` take
-it where they take one model. The members must share both vocabularies (one pair of
+  shipped version 3 decodes so; docs/history.md).
+
+`Ensemble` has the decoding interface of a `Transformer` (`encode`, `decode`,
+`init_cache`, `decode_step`, `reorder_cache`, `config.max_length`), so `translate_ids`,
+both searches, `Translator` and the exported `TranslationModule` take it where they take
+one model. The members must share both vocabularies (one pair of
 tokenizers translates for all); their sizes may differ.
 
 Notation: N members, B batch (B * K rows with beams), S source, T target, V vocabulary.

@@ -48,6 +48,7 @@ from tqdm import tqdm
 from tf_transformer import artifacts, atomic
 from tf_transformer.errors import UserError
 from tf_transformer.text import read_lines
+from tf_transformer.training.config import ENSEMBLE_MODES
 
 # TensorFlow is imported on first use, so that `--help` answers at once.
 
@@ -70,7 +71,7 @@ def _add_decoding_arguments(parser: argparse.ArgumentParser, default_beam=None) 
     parser.add_argument("--alpha", type=float, default=None,
                         help="length penalty exponent, ((5 + len) / 6) ** alpha (default: "
                              "the model config's decoding.alpha)")
-    parser.add_argument("--ensemble-mode", choices=("linear", "log_linear"), default=None,
+    parser.add_argument("--ensemble-mode", choices=ENSEMBLE_MODES, default=None,
                         help="with several --model runs: how their next-token "
                              "distributions combine, the mean of the probabilities (linear) "
                              "or their normalized geometric mean (log_linear) (default: the "

@@ -44,7 +44,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--alpha", type=float, default=None,
                         help="length penalty exponent (default: the run config's "
                              "decoding.alpha)")
-    parser.add_argument("--ensemble-mode", choices=("linear", "log_linear"), default=None,
+    parser.add_argument("--ensemble-mode", choices=run_config.ENSEMBLE_MODES, default=None,
                         help="with several --run: how their next-token distributions "
                              "combine, the mean of the probabilities (linear) or their "
                              "normalized geometric mean (log_linear) (default: the first "

@@ -134,15 +134,18 @@ class CallbacksConfig:
     bleu_samples: int = 500  # validation sentences scored by that BLEU
 
 
+# How an ensemble's members' next-token distributions combine (`tf_transformer.ensemble`):
+# linear: mean of the probabilities; log_linear: normalized geometric mean.
+ENSEMBLE_MODES = ("linear", "log_linear")
+
+
 @dataclasses.dataclass(frozen=True)
 class DecodingConfig:
     """Search defaults of the exported model (`tf-transformer export`)."""
 
     beam_size: int = 4  # beam of serving_default; 1: greedy
     alpha: float = 0.6  # length penalty exponent: ((5 + len) / 6) ** alpha
-    # How an ensemble's members' next-token distributions combine (tf_transformer.ensemble):
-    # linear: mean of the probabilities; log_linear: normalized geometric mean.
-    ensemble_mode: Literal["linear", "log_linear"] = "linear"
+    ensemble_mode: Literal[ENSEMBLE_MODES] = "linear"  # one of ENSEMBLE_MODES
 
 
 @dataclasses.dataclass(frozen=True)
