@@ -88,11 +88,28 @@ def test_the_shipped_model_is_the_default_and_a_model_folder_means_its_highest_v
         if version != "12":  # an unfinished version without saved_model.pb is skipped
             (tmp_path / "m" / version / "saved_model.pb").write_bytes(b"")
     os.makedirs(tmp_path / "m" / ".tmp-13-x")
-    assert artifacts.locate(str(tmp_path / "m")) == ("export", str(tmp_path / "m" / "7"))
-    assert artifacts.locate(str(tmp_path / "m" / "3")) == ("export", str(tmp_path / "m" / "3"))
+    assert artifacts.locate(str(tmp_path / "m")) == ("export", str(tmp_path / "m" / "7"), None)
+    assert artifacts.locate(str(tmp_path / "m" / "3")) == ("export", str(tmp_path / "m" / "3"),
+                                                           None)
     (tmp_path / "run").mkdir()
     (tmp_path / "run" / "config.yaml").write_text("{}")
     assert artifacts.locate(str(tmp_path / "run")).kind == "run"
+
+
+def test_a_weights_file_in_a_run_is_that_run_with_those_weights(tmp_path, monkeypatch):
+    (tmp_path / "run" / "checkpoints").mkdir(parents=True)
+    (tmp_path / "run" / "config.yaml").write_text("{}")
+    for name in ("avg.weights.h5", "checkpoints/epoch-003.weights.h5"):
+        (tmp_path / "run" / name).write_bytes(b"")
+        assert artifacts.locate(str(tmp_path / "run" / name)) == (
+            "run", str(tmp_path / "run"), str(tmp_path / "run" / name))
+    monkeypatch.chdir(tmp_path / "run" / "checkpoints")  # relative paths keep working
+    assert artifacts.locate("epoch-003.weights.h5") == ("run", "..", "epoch-003.weights.h5")
+    monkeypatch.chdir(tmp_path)
+    assert artifacts.run_and_weights("run") == ("run", None)
+    (tmp_path / "loose.weights.h5").write_bytes(b"")
+    with pytest.raises(UserError, match="is not in a training run"):
+        artifacts.locate("loose.weights.h5")
 
 
 def test_native_log_lines_are_dropped_and_everything_else_kept():

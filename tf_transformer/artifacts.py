@@ -30,6 +30,8 @@ An exported version (`tf-transformer export`, `tf_transformer.export.exporter`):
 `tf-transformer translate | evaluate | plot --model PATH` accept any of
 
     RUN/                        a `tf-transformer train` run (has config.yaml)
+    RUN/checkpoints/FILE.weights.h5   that run with other weights (or RUN/FILE.weights.h5):
+                                an epoch checkpoint as an ensemble member
     saved_models/NAME/VERSION/  an exported version (has saved_model.pb)
     saved_models/NAME/          a servable folder: its highest version
 
@@ -57,6 +59,7 @@ from tf_transformer.export.versions import existing_versions
 SHIPPED_MODEL = os.path.join("saved_models", "multi30k_de_en")
 CONFIG_FILE = "config.yaml"  # of a run; an export has it under ASSETS_DIR
 WEIGHTS_FILE = "model.weights.h5"
+WEIGHTS_SUFFIX = ".weights.h5"  # what Keras requires of `save_weights` files
 SAVED_MODEL = "saved_model.pb"
 ASSETS_DIR = "assets"
 # Where a source checkout (or an editable install) has it.
@@ -64,7 +67,8 @@ CHECKOUT_SHIPPED_MODEL = os.path.join(
     os.path.dirname(os.path.dirname(os.path.abspath(__file__))), SHIPPED_MODEL)
 # Ids that create a model's variables: one pair of two tokens.
 SAMPLE_INPUTS = (np.ones((1, 2), np.int32), np.ones((1, 2), np.int32))
-_WHAT_MODEL_TAKES = ("--model takes a training run directory, an export version folder "
+_WHAT_MODEL_TAKES = ("--model takes a training run directory, a weights file in one "
+                     "(RUN/checkpoints/*.weights.h5), an export version folder "
                      "(saved_models/NAME/VERSION) or a model folder (saved_models/NAME)")
 
 
@@ -75,6 +79,7 @@ class ExportError(UserError, ValueError):
 class ModelLocation(NamedTuple):
     kind: str  # "run" or "export"
     path: str  # the run directory or the version folder
+    weights: str | None = None  # a run's weights file; None: its final weights
 
 
 def shipped_model_dir() -> str:
@@ -88,8 +93,13 @@ def shipped_model_dir() -> str:
 
 
 def locate(path: str | None) -> ModelLocation:
-    """The run or export version at `path` (None: the shipped model)."""
+    """The run or export version at `path` (None: the shipped model); a weights file
+    in a run (RUN/FILE.weights.h5, RUN/checkpoints/FILE.weights.h5) is that run with
+    those weights."""
     path = shipped_model_dir() if path is None else path
+    run_dir, weights = run_and_weights(path)
+    if weights:
+        return ModelLocation("run", run_dir, weights)
     if not os.path.isdir(path):
         raise UserError(f"{path} is not a folder: {_WHAT_MODEL_TAKES}.")
     if os.path.isfile(os.path.join(path, CONFIG_FILE)):
@@ -101,6 +111,22 @@ def locate(path: str | None) -> ModelLocation:
     if versions:
         return ModelLocation("export", os.path.join(path, versions[max(versions)]))
     raise UserError(f"{path} holds no {CONFIG_FILE} and no {SAVED_MODEL}: {_WHAT_MODEL_TAKES}.")
+
+
+def run_and_weights(path: str) -> tuple:
+    """(run directory, weights file) of a path naming a run: a weights file in a run
+    (RUN/FILE.weights.h5 or RUN/checkpoints/FILE.weights.h5) gives (RUN, path); any other
+    path (RUN, None): the run with its final weights."""
+    if not path.endswith(WEIGHTS_SUFFIX):
+        return path, None
+    if not os.path.isfile(path):
+        raise UserError(f"{path} not found.")
+    folder = os.path.dirname(path) or os.curdir
+    for run_dir in (folder, os.path.normpath(os.path.join(folder, os.pardir))):
+        if os.path.isfile(os.path.join(run_dir, CONFIG_FILE)):
+            return run_dir, path
+    raise UserError(f"{path} is not in a training run: a weights file must lie in RUN/ or "
+                    f"RUN/checkpoints/ of a `tf-transformer train` run (RUN/{CONFIG_FILE}).")
 
 
 def build_model(config, src_vocab_size: int, tgt_vocab_size: int, model_class=None,
@@ -207,18 +233,20 @@ def load_run(run_dir: str, weights: str | None = None):
     return model, source_tokenizer, target_tokenizer
 
 
-def load_ensemble(run_dirs, mode: str | None = None):
-    """(`Ensemble` of the runs' final weights, source_tokenizer, target_tokenizer).
+def load_ensemble(run_dirs, mode: str | None = None, weights=None):
+    """(`Ensemble` of the runs, source_tokenizer, target_tokenizer).
 
     The runs must have learned the same vocabularies (their `RUN/vocab` models are
     compared byte for byte): one pair of tokenizers translates for every member. Runs on
     the same data with the same `data` settings learn identical ones. `mode`: how the
     members combine (`Ensemble`); default: the first run config's
-    `decoding.ensemble_mode`.
+    `decoding.ensemble_mode`. `weights`: one weights file per run (None: that run's final
+    weights); a run may appear several times with different checkpoints.
     """
     from tf_transformer.ensemble import Ensemble
 
-    members = [run_files(run_dir) for run_dir in run_dirs]
+    weights = weights or [None] * len(run_dirs)
+    members = [run_files(run_dir, w) for run_dir, w in zip(run_dirs, weights, strict=True)]
     first = members[0]
     for run_dir, member in zip(run_dirs[1:], members[1:]):
         same = member.config.data.lowercase == first.config.data.lowercase and all(

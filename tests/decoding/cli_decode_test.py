@@ -212,3 +212,48 @@ def test_evaluate_decodes_several_runs_as_one_ensemble(toy_translator, tmp_path,
     assert cli.main(["evaluate", "--model", str(first), "--model", str(second),
                      "--weights", str(first / "model.weights.h5")]) == 2
     assert "--weights takes one run" in capsys.readouterr().err
+
+
+def test_epoch_checkpoints_of_a_run_are_members_with_their_own_weights(
+        toy_translator, tmp_path, monkeypatch, capsys):
+    run_dir = tmp_path / "a"
+    _write_run(toy_translator, run_dir)  # final weights: the toy model's
+    tf.keras.utils.set_random_seed(5)
+    other = Transformer.from_config(toy_translator.model.get_config())
+    other((np.ones((1, 3), np.int32), np.ones((1, 2), np.int32)))
+    checkpoint = run_dir / "checkpoints" / "epoch-002.weights.h5"
+    checkpoint.parent.mkdir()
+    other.save_weights(str(checkpoint))
+    monkeypatch.setattr(decoding_run, "split_pairs",
+                        lambda config, split: ("test", LINES, LINES))
+
+    def expected(*models):
+        model = models[0] if len(models) == 1 else Ensemble(list(models))
+        return Translator(model, toy_translator.source_tokenizer,
+                          toy_translator.target_tokenizer).translate(LINES, beam_size=1)
+
+    def written(folder):
+        return (folder / "test.greedy.txt").read_text(encoding="utf-8").splitlines()
+
+    assert cli.main(["evaluate", "--model", str(checkpoint), "--model", str(run_dir),
+                     "--beam-size", "1"]) == 0
+    assert f"ensemble of {checkpoint}, {run_dir}" in capsys.readouterr().out
+    ensemble = expected(other, toy_translator.model)
+    assert written(run_dir / "eval" / "ensemble-a@epoch-002+a") == ensemble
+    assert ensemble != expected(toy_translator.model)  # the checkpoint's weights count
+    # One checkpoint alone is that run with those weights, as --run RUN --weights FILE.
+    assert cli.main(["evaluate", "--model", str(checkpoint), "--beam-size", "1",
+                     "--output-dir", str(tmp_path / "one")]) == 0
+    assert written(tmp_path / "one") == expected(other)
+
+    capsys.readouterr()
+    assert cli.main(["evaluate", "--model", str(checkpoint), "--weights",
+                     str(run_dir / "model.weights.h5")]) == 2
+    assert "both name weights" in capsys.readouterr().err
+    stray = tmp_path / "stray.weights.h5"
+    other.save_weights(str(stray))
+    assert cli.main(["evaluate", "--model", str(stray), "--model", str(run_dir)]) == 2
+    assert "is not in a training run" in capsys.readouterr().err
+    assert cli.main(["evaluate", "--model", str(run_dir / "checkpoints" /
+                                                 "epoch-009.weights.h5")]) == 2
+    assert "epoch-009.weights.h5 not found" in capsys.readouterr().err

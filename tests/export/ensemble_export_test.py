@@ -1,5 +1,7 @@
 """`export --run A --run B`: one SavedModel that decodes two runs as an ensemble (here
-combined log-linearly, as the shipped version 3; linear is the default)."""
+combined log-linearly, as the shipped version 3; linear is the default). The second
+member is an epoch checkpoint of its run (`--run B/checkpoints/FILE.weights.h5`), not
+that run's final weights."""
 
 import argparse
 import contextlib
@@ -24,7 +26,8 @@ pytestmark = pytest.mark.slow
 
 @pytest.fixture(scope="module")
 def second(trained, run_dir, tmp_path_factory):
-    """A second member: the trained model with noise on every weight, in a copy of run_dir."""
+    """A second member: the trained model with noise on every weight, an epoch checkpoint
+    of a copy of run_dir (whose final weights stay the trained model's)."""
     folder = tmp_path_factory.mktemp("second") / "run"
     shutil.copytree(run_dir, folder)
     model = Transformer.from_config(trained.model.get_config())
@@ -33,8 +36,10 @@ def second(trained, run_dir, tmp_path_factory):
     rng = np.random.default_rng(1)
     for variable in model.weights:
         variable.assign(variable.numpy() + rng.normal(0, 0.05, variable.shape))
-    model.save_weights(str(folder / WEIGHTS_FILE))
-    return types.SimpleNamespace(run=folder, model=model)
+    checkpoint = folder / "checkpoints" / "epoch-002.weights.h5"
+    checkpoint.parent.mkdir()
+    model.save_weights(str(checkpoint))
+    return types.SimpleNamespace(run=folder, checkpoint=checkpoint, model=model)
 
 
 @pytest.fixture(scope="module")
@@ -42,7 +47,7 @@ def exported_ensemble(run_dir, second, tmp_path_factory):
     output_dir = tmp_path_factory.mktemp("ensemble") / "saved_models"
     parser = argparse.ArgumentParser()
     cli_export.add_arguments(parser)
-    args = parser.parse_args(["--run", str(run_dir), "--run", str(second.run), "--name",
+    args = parser.parse_args(["--run", str(run_dir), "--run", str(second.checkpoint), "--name",
                               MODEL_NAME, "--beam-size", str(BEAM_SIZE), "--alpha",
                               str(ALPHA), "--ensemble-mode", "log_linear",
                               "--output-dir", str(output_dir)])
@@ -56,7 +61,7 @@ def exported_ensemble(run_dir, second, tmp_path_factory):
 
 def test_the_server_runs_the_ensemble_search(exported_ensemble, trained, second,
                                              tmp_path):
-    assert "an ensemble of 2 runs, log_linear" in exported_ensemble.stdout
+    assert "an ensemble of 2 members, log_linear" in exported_ensemble.stdout
     assert sorted(os.listdir(exported_ensemble.keras)) == ["1-member1.keras",
                                                            "1-member2.keras"]
     # TF Serving's loader in a fresh process, against the in-memory ensemble.
@@ -90,7 +95,7 @@ def test_load_export_gives_back_the_ensemble(exported_ensemble, trained, second)
         np.testing.assert_array_equal(variable.numpy(), expected[key].numpy())
 
 
-def test_an_ensemble_takes_each_runs_final_weights(run_dir, second, tmp_path, capsys):
+def test_weights_are_named_once_per_member(run_dir, second, tmp_path, capsys):
     parser = argparse.ArgumentParser()
     cli_export.add_arguments(parser)
     args = parser.parse_args(["--run", str(run_dir), "--run", str(second.run), "--name",
@@ -101,5 +106,10 @@ def test_an_ensemble_takes_each_runs_final_weights(run_dir, second, tmp_path, ca
     args = parser.parse_args(["--run", str(run_dir), "--name", MODEL_NAME,
                               "--ensemble-mode", "log_linear", "--output-dir", str(tmp_path)])
     with pytest.raises(cli_export.ExportError, match="--ensemble-mode combines several runs"):
+        cli_export.run(args)
+    args = parser.parse_args(["--run", str(second.checkpoint), "--name", MODEL_NAME,
+                              "--weights", str(second.run / WEIGHTS_FILE),
+                              "--output-dir", str(tmp_path)])
+    with pytest.raises(cli_export.ExportError, match="both name weights"):
         cli_export.run(args)
     assert os.listdir(tmp_path) == []

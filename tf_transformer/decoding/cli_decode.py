@@ -6,7 +6,9 @@ version); --run RUN is the older spelling for a run. With neither, the shipped m
 saved_models/multi30k_de_en is used (see `tf_transformer.artifacts`). --model given
 several times names training runs decoded as one ensemble (`tf_transformer.ensemble`: the
 mean of their next-token probabilities, or with --ensemble-mode log_linear their
-normalized geometric mean), each with its final weights.
+normalized geometric mean), each with its final weights; a weights file in a run
+(RUN/checkpoints/epoch-025.weights.h5) is that run with those weights, so epoch
+checkpoints of one run can be members too.
 
   tf-transformer evaluate [--model PATH] [--split NAME | --source FILE --reference FILE]
                           [--beam-size K] [--alpha A]
@@ -56,11 +58,12 @@ from tf_transformer.training.config import ENSEMBLE_MODES
 def _add_decoding_arguments(parser: argparse.ArgumentParser, default_beam=None) -> None:
     where = parser.add_mutually_exclusive_group()
     where.add_argument("--model", default=None, action="append",
-                       help="a training run directory, an export version folder "
+                       help="a training run directory, a weights file in one "
+                            "(RUN/checkpoints/epoch-NNN.weights.h5), an export version folder "
                             "(saved_models/NAME/VERSION) or a model folder (saved_models/NAME: "
                             "its highest version); default: the shipped "
-                            "saved_models/multi30k_de_en. Repeated: training runs decoded "
-                            "as one ensemble")
+                            "saved_models/multi30k_de_en. Repeated: runs or checkpoints "
+                            "decoded as one ensemble")
     where.add_argument("--run", default=None, help="training run directory (as --model)")
     parser.add_argument("--weights", default=None,
                         help="weights file of a run (default: the run's final weights)")
@@ -83,21 +86,24 @@ def _add_decoding_arguments(parser: argparse.ArgumentParser, default_beam=None) 
 
 def _locate(args) -> artifacts.ModelLocation:
     """The model of --model/--run (the first member of an ensemble); also sets unset
-    search options from its config and `args.members`, the ensemble's runs."""
+    search options from its config and `args.members`, the ensemble's `ModelLocation`s."""
     members = [artifacts.locate(path) for path in args.model or [args.run]]
     location = members[0]
-    args.members = [member.path for member in members]
+    args.members = members
     if len(members) > 1:
         exports = [member.path for member in members if member.kind != "run"]
         if exports:
             raise UserError("An ensemble (--model given more than once) takes training runs; "
                             f"{', '.join(exports)} is an export.")
         if args.weights:
-            raise UserError("--weights takes one run; an ensemble uses each run's final "
-                            "weights (RUN/model.weights.h5).")
+            raise UserError("--weights takes one run; give an ensemble member other weights "
+                            "with --model RUN/checkpoints/FILE.weights.h5.")
     elif args.ensemble_mode:
         raise UserError("--ensemble-mode combines several runs (--model given more than "
                         "once); an exported ensemble decodes as it was exported.")
+    if args.weights and location.weights:
+        raise UserError(f"--weights and --model {location.weights} both name weights: "
+                        "give one.")
     if args.weights and location.kind != "run":
         raise UserError("--weights needs a training run (--model RUN or --run RUN); "
                         f"{location.path} is an export.")
@@ -123,10 +129,12 @@ def _translator(args, location, use_cache: bool = True, served: bool = False):
     from tf_transformer.decoding.translator import Translator
 
     if len(args.members) > 1:
-        return Translator.from_run_dirs(args.members, ensemble_mode=args.ensemble_mode,
+        return Translator.from_run_dirs([m.path for m in args.members],
+                                        ensemble_mode=args.ensemble_mode,
+                                        weights=[m.weights for m in args.members],
                                         jit_compile=args.xla, use_cache=use_cache)
     if location.kind == "run":
-        return Translator.from_run_dir(location.path, weights=args.weights,
+        return Translator.from_run_dir(location.path, weights=args.weights or location.weights,
                                        jit_compile=args.xla, use_cache=use_cache)
     if served and use_cache and not args.xla:
         from tf_transformer.export.served import ServedTranslator
@@ -181,8 +189,8 @@ def run_evaluate(args) -> int:
     beam_sizes = (1,) if args.beam_size == 1 else (1, args.beam_size)
     runs = evaluate(translator, sources, references, beam_sizes, args.alpha, args.batch_size)
     print(f"{split}: {len(sources)} sentences, {location.kind} "
-          + (f"ensemble of {', '.join(args.members)}" if len(args.members) > 1
-             else location.path))
+          + (f"ensemble of {', '.join(m.weights or m.path for m in args.members)}"
+             if len(args.members) > 1 else location.weights or location.path))
     for run in runs:
         print(run.summary())
     print(f"sacreBLEU signature: {runs[0].scores['bleu_signature']}")
@@ -194,16 +202,24 @@ def run_evaluate(args) -> int:
 
 
 def _eval_dir(location: artifacts.ModelLocation, members) -> str:
-    """RUN/eval (an ensemble: RUN/eval/ensemble-RUN+RUN2..., RUN its first member);
-    an export's folder stays as exported (TF Serving may be reading it)."""
+    """RUN/eval (an ensemble: RUN/eval/ensemble-RUN+RUN2..., RUN its first member, a
+    member with other weights named RUN@FILE); an export's folder stays as exported
+    (TF Serving may be reading it)."""
     if len(members) > 1:
-        names = "+".join(os.path.basename(os.path.normpath(m)) for m in members)
+        names = "+".join(_member_name(m) for m in members)
         return os.path.join(location.path, "eval", f"ensemble-{names}")
     if location.kind == "run":
         return os.path.join(location.path, "eval")
     version_dir = os.path.abspath(location.path)
     name = os.path.basename(os.path.dirname(version_dir))
     return os.path.join("eval", f"{name}-{os.path.basename(version_dir)}")
+
+
+def _member_name(member: artifacts.ModelLocation) -> str:
+    name = os.path.basename(os.path.abspath(member.path))
+    if member.weights:
+        name += "@" + os.path.basename(member.weights).removesuffix(artifacts.WEIGHTS_SUFFIX)
+    return name
 
 
 def add_translate_arguments(parser: argparse.ArgumentParser) -> None:

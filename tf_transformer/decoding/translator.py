@@ -94,12 +94,13 @@ class Translator:
                    **_search_defaults(artifacts.load_run_config(run_dir), kwargs))
 
     @classmethod
-    def from_run_dirs(cls, run_dirs, ensemble_mode: str | None = None,
+    def from_run_dirs(cls, run_dirs, ensemble_mode: str | None = None, weights=None,
                       **kwargs) -> "Translator":
-        """An ensemble (`tf_transformer.ensemble`) of training runs, each with
-        its final weights, combined and searching as the first run's `decoding` section
-        says unless `ensemble_mode` and `kwargs` say otherwise."""
-        return cls(*artifacts.load_ensemble(list(run_dirs), ensemble_mode),
+        """An ensemble (`tf_transformer.ensemble`) of training runs, each with its final
+        weights or with `weights` (one file or None per run, e.g. epoch checkpoints),
+        combined and searching as the first run's `decoding` section says unless
+        `ensemble_mode` and `kwargs` say otherwise."""
+        return cls(*artifacts.load_ensemble(list(run_dirs), ensemble_mode, weights),
                    **_search_defaults(artifacts.load_run_config(run_dirs[0]), kwargs))
 
     @classmethod
