@@ -145,6 +145,22 @@ def _write_run(translator, folder, model=None):
     return config
 
 
+def _other_model(translator):
+    """The toy translator's architecture with other (seeded, random) weights."""
+    tf.keras.utils.set_random_seed(5)
+    model = Transformer.from_config(translator.model.get_config())
+    model((np.ones((1, 3), np.int32), np.ones((1, 2), np.int32)))
+    return model
+
+
+def _greedy(translator, models, mode="linear"):
+    """Greedy translations of LINES by one in-memory model, or by several as an ensemble,
+    with the toy translator's tokenizers: what the CLI must write."""
+    model = models[0] if len(models) == 1 else Ensemble(list(models), mode)
+    return Translator(model, translator.source_tokenizer,
+                      translator.target_tokenizer).translate(LINES, beam_size=1)
+
+
 def test_from_run_dir_restores_the_translator(toy_translator, tmp_path):
     config = _write_run(toy_translator, tmp_path)
     restored = Translator.from_run_dir(str(tmp_path), max_length_ratio=1.0,
@@ -174,26 +190,21 @@ def test_evaluate_decodes_several_runs_as_one_ensemble(toy_translator, tmp_path,
                                                        capsys):
     first, second, other = (tmp_path / name for name in ("a", "b", "other"))
     _write_run(toy_translator, first)
-    tf.keras.utils.set_random_seed(5)
-    model = Transformer.from_config(toy_translator.model.get_config())
-    model((np.ones((1, 3), np.int32), np.ones((1, 2), np.int32)))
+    model = _other_model(toy_translator)
     _write_run(toy_translator, second, model)
     monkeypatch.setattr(decoding_run, "split_pairs",
                         lambda config, split: ("test", LINES, LINES))
     assert cli.main(["evaluate", "--model", str(first), "--model", str(second),
                      "--beam-size", "1"]) == 0
     assert f"ensemble of {first}, {second}" in capsys.readouterr().out
-    expected = Translator(Ensemble([toy_translator.model, model]),
-                          toy_translator.source_tokenizer,
-                          toy_translator.target_tokenizer).translate(LINES, beam_size=1)
+    expected = _greedy(toy_translator, [toy_translator.model, model])
     written = (first / "eval" / "ensemble-a+b" / "test.greedy.txt").read_text(encoding="utf-8")
     assert written.splitlines() == expected
     # --ensemble-mode: the members' normalized geometric mean instead.
     assert cli.main(["evaluate", "--model", str(first), "--model", str(second),
                      "--beam-size", "1", "--ensemble-mode", "log_linear"]) == 0
-    linear, expected = expected, Translator(
-        Ensemble([toy_translator.model, model], "log_linear"), toy_translator.source_tokenizer,
-        toy_translator.target_tokenizer).translate(LINES, beam_size=1)
+    linear, expected = expected, _greedy(toy_translator, [toy_translator.model, model],
+                                         "log_linear")
     assert expected != linear
     written = (first / "eval" / "ensemble-a+b" / "test.greedy.txt").read_text(encoding="utf-8")
     assert written.splitlines() == expected
@@ -218,19 +229,12 @@ def test_epoch_checkpoints_of_a_run_are_members_with_their_own_weights(
         toy_translator, tmp_path, monkeypatch, capsys):
     run_dir = tmp_path / "a"
     _write_run(toy_translator, run_dir)  # final weights: the toy model's
-    tf.keras.utils.set_random_seed(5)
-    other = Transformer.from_config(toy_translator.model.get_config())
-    other((np.ones((1, 3), np.int32), np.ones((1, 2), np.int32)))
+    other = _other_model(toy_translator)
     checkpoint = run_dir / "checkpoints" / "epoch-002.weights.h5"
     checkpoint.parent.mkdir()
     other.save_weights(str(checkpoint))
     monkeypatch.setattr(decoding_run, "split_pairs",
                         lambda config, split: ("test", LINES, LINES))
-
-    def expected(*models):
-        model = models[0] if len(models) == 1 else Ensemble(list(models))
-        return Translator(model, toy_translator.source_tokenizer,
-                          toy_translator.target_tokenizer).translate(LINES, beam_size=1)
 
     def written(folder):
         return (folder / "test.greedy.txt").read_text(encoding="utf-8").splitlines()
@@ -238,13 +242,13 @@ def test_epoch_checkpoints_of_a_run_are_members_with_their_own_weights(
     assert cli.main(["evaluate", "--model", str(checkpoint), "--model", str(run_dir),
                      "--beam-size", "1"]) == 0
     assert f"ensemble of {checkpoint}, {run_dir}" in capsys.readouterr().out
-    ensemble = expected(other, toy_translator.model)
+    ensemble = _greedy(toy_translator, [other, toy_translator.model])
     assert written(run_dir / "eval" / "ensemble-a@epoch-002+a") == ensemble
-    assert ensemble != expected(toy_translator.model)  # the checkpoint's weights count
+    assert ensemble != _greedy(toy_translator, [toy_translator.model])  # the checkpoint's weights count
     # One checkpoint alone is that run with those weights, as --run RUN --weights FILE.
     assert cli.main(["evaluate", "--model", str(checkpoint), "--beam-size", "1",
                      "--output-dir", str(tmp_path / "one")]) == 0
-    assert written(tmp_path / "one") == expected(other)
+    assert written(tmp_path / "one") == _greedy(toy_translator, [other])
 
     capsys.readouterr()
     assert cli.main(["evaluate", "--model", str(checkpoint), "--weights",
